@@ -1,0 +1,132 @@
+"""Design documents (views and validation) of every database, as Python data.
+
+Views are ES5 JavaScript (CouchDB's engine may be an old SpiderMonkey) and stateless.
+Summaries are built from figures the worker has already computed into each canonical
+report (``metrics`` and ``timeliness``), so the map functions stay trivial and the
+arithmetic lives in Python, where it is tested.
+"""
+
+from __future__ import annotations
+
+from mobile_schema import validate_doc_update_source
+
+# Order of the metric vector each canonical daily report carries in ``metrics``; the
+# summary view sums these arrays with the built-in ``_sum`` reducer.
+METRIC_FIELDS: tuple[str, ...] = (
+    "reports",
+    "zero_reports",
+    "on_time_device",
+    "on_time_server",
+    "students_enrolled",
+    "students_present",
+    "absent_illness",
+    "absent_fever",
+    "absent_other",
+    "fever_at_check",
+    "respiratory_symptoms",
+    "isolated_on_campus",
+    "sent_to_hospital",
+    "suspected_cases",
+    "confirmed_cases",
+    "close_contacts",
+    "returned_from_affected_areas",
+    "staff_total",
+    "staff_present",
+    "staff_fever",
+)
+
+# One row per level so that a single key range answers a county, a prefecture or the
+# province: ["county", id, date], ["prefecture", id, date], ["province", "", date].
+_SUMMARY_MAP = """function (doc) {
+  if (doc.type !== 'canonical_report' || doc.form !== 'daily_health' || !doc.metrics) { return; }
+  emit(['county', doc.county_id, doc.date], doc.metrics);
+  emit(['prefecture', doc.prefecture_id, doc.date], doc.metrics);
+  emit(['province', '', doc.date], doc.metrics);
+}"""
+
+_REPORTED_MAP = """function (doc) {
+  if (doc.type !== 'canonical_report' || doc.form !== 'daily_health') { return; }
+  emit([doc.county_id, doc.date, doc.school_id], doc.data && doc.data.zero_report ? 1 : 0);
+}"""
+
+_LAST_REPORT_MAP = """function (doc) {
+  if (doc.type !== 'canonical_report') { return; }
+  emit([doc.school_id, doc.date], null);
+}"""
+
+REPORTS_DESIGN = {
+    "_id": "_design/summaries",
+    "language": "javascript",
+    "views": {
+        "daily": {"map": _SUMMARY_MAP, "reduce": "_sum"},
+        "reported": {"map": _REPORTED_MAP, "reduce": "_count"},
+        "by_school": {"map": _LAST_REPORT_MAP},
+    },
+}
+
+REGISTRY_DESIGN = {
+    "_id": "_design/registry",
+    "language": "javascript",
+    "views": {
+        "schools_by_county": {
+            "map": """function (doc) {
+  if (doc.type !== 'school') { return; }
+  emit([doc.county_id, doc._id], {name: doc.name, opened: doc.opened, closed: doc.closed || null,
+       prefecture_id: doc.prefecture_id});
+}""",
+        },
+        "schools_by_prefecture": {
+            "map": """function (doc) {
+  if (doc.type !== 'school') { return; }
+  emit([doc.prefecture_id, doc.county_id, doc._id], null);
+}""",
+            "reduce": "_count",
+        },
+        "by_type": {"map": "function (doc) { if (doc.type) { emit(doc.type, null); } }", "reduce": "_count"},
+    },
+}
+
+OPS_DESIGN = {
+    "_id": "_design/ops",
+    "language": "javascript",
+    "views": {
+        "by_type_status": {
+            "map": """function (doc) {
+  if (!doc.type) { return; }
+  emit([doc.type, doc.status || '', doc.county_id || '', doc.created_at || ''], null);
+}""",
+            "reduce": "_count",
+        },
+        "by_source": {
+            "map": """function (doc) {
+  if (!doc.db) { return; }
+  emit([doc.db, doc.doc_id || '', doc.type], doc.status || null);
+}""",
+        },
+    },
+}
+
+# Devices pull a window of dates: they ask this view for ids in the window and then
+# replicate those ids (never a _selector filter, which crashes pouchdb-server).
+_WINDOW_MAP = """function (doc) {
+  if (doc.date) { emit(doc.date, null); }
+  else if (doc.type === 'config' || doc.type === 'device_status') { emit('', null); }
+}"""
+
+
+def school_design(school_id: str) -> dict:
+    return {
+        "_id": "_design/school",
+        "language": "javascript",
+        "validate_doc_update": validate_doc_update_source(school_id=school_id),
+        "views": {"window": {"map": _WINDOW_MAP}},
+    }
+
+
+def inspections_design(county_id: str) -> dict:
+    return {
+        "_id": "_design/inspections",
+        "language": "javascript",
+        "validate_doc_update": validate_doc_update_source(county_id=county_id),
+        "views": {"window": {"map": _WINDOW_MAP}},
+    }

@@ -1,0 +1,106 @@
+"""Provisioning against a real server: idempotent, secure, validating."""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+
+from mobile_schema import examples, format_forbidden, validate_document
+from sync.couch import CouchClient
+from sync.errors import Forbidden, Unauthorized
+from sync.provision import (
+    ADMIN_ONLY_SECURITY,
+    ensure_db,
+    provision_school,
+    school_db_name,
+    school_security,
+    ProvisionReport,
+)
+from sync.design import REPORTS_DESIGN
+
+
+@pytest.fixture
+def school(couch, run_id):
+    school_id = f"s{run_id}"
+    yield school_id
+    couch.db(school_db_name(school_id)).delete_database()
+
+
+@pytest.fixture
+def device_of(couch, couch_url, run_id):
+    """A device account of a school, as enrolment creates it; yields a client that syncs as it."""
+    made = []
+
+    def make(school_id: str) -> tuple[str, CouchClient]:
+        name = f"device_{run_id}{len(made)}"
+        couch.put_user(name, password="device-pw", roles=[f"school:{school_id}", "device"])
+        base = couch.base_url.split("://", 1)[1]
+        client = CouchClient(f"http://{name}:device-pw@{base}")
+        made.append((name, client))
+        return name, client
+
+    yield make
+    for name, client in made:
+        client.close()
+        couch.delete_user(name)
+
+
+def test_school_provisioning_is_idempotent_and_sets_security(couch, school):
+    first = provision_school(couch, school)
+    assert first.created_dbs == [school_db_name(school)]
+    db = couch.db(school_db_name(school))
+    assert db.get_security() == school_security(school)
+    assert db.get("_design/school")["validate_doc_update"].startswith("function")
+    second = provision_school(couch, school)
+    assert not second.changed
+    # A changed design document is upgraded in place.
+    design = db.get("_design/school")
+    design["views"]["window"]["map"] = "function (doc) {}"
+    db.put(design)
+    third = provision_school(couch, school)
+    assert third.design_updated == [f"{db.name}/_design/school"]
+
+
+def test_core_databases_get_admin_only_security(couch, make_db):
+    db = make_db("reports")
+    report = ProvisionReport()
+    ensure_db(db, ADMIN_ONLY_SECURITY, [REPORTS_DESIGN], report)
+    assert db.get_security() == ADMIN_ONLY_SECURITY
+    assert report.security_set == [db.name]
+
+
+def test_device_writes_its_school_report_and_is_refused_another_schools(couch, school, device_of, run_id):
+    provision_school(couch, school)
+    other = f"o{run_id}"
+    provision_school(couch, other)
+    try:
+        device, as_device = device_of(school)
+        doc = examples.daily_health()
+        doc["school_id"] = school
+        doc["meta"]["device"] = device
+        assert validate_document(doc, school_id=school, device=device) == []
+        as_device.db(school_db_name(school)).put(copy.deepcopy(doc))
+
+        foreign = copy.deepcopy(doc)
+        foreign["school_id"] = other
+        with pytest.raises(Forbidden) as refused:
+            as_device.db(school_db_name(school)).put(foreign)
+        expected = validate_document(foreign, school_id=school, device=device)
+        assert refused.value.reason == format_forbidden(expected[0])
+        # and the other school's database is closed to this device altogether
+        with pytest.raises((Forbidden, Unauthorized)):
+            as_device.db(school_db_name(other)).get("config:device")
+    finally:
+        couch.db(school_db_name(other)).delete_database()
+
+
+def test_forged_device_is_refused(couch, school, device_of):
+    provision_school(couch, school)
+    device, as_device = device_of(school)
+    doc = examples.daily_health()
+    doc["school_id"] = school
+    doc["meta"]["device"] = "device_someone_else"
+    with pytest.raises(Forbidden) as refused:
+        as_device.db(school_db_name(school)).put(doc)
+    assert "device" in refused.value.reason
