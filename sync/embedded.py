@@ -122,6 +122,9 @@ class EmbeddedCouch:
     def start(self) -> EmbeddedCouch:
         with self._lock:
             self._spawn()
+        url_file = self.data_dir / "url"  # lets `flask run` or `python -m sync` find the dev server
+        url_file.write_text(self.url)
+        url_file.chmod(0o600)
         self._supervisor = threading.Thread(target=self._supervise, name="embedded-couch", daemon=True)
         self._supervisor.start()
         return self

@@ -1,0 +1,69 @@
+"""``/db/`` on the service's origin: a streaming pass-through to CouchDB.
+
+The embedded setup's stand-in for nginx's ``location /db/`` (deploy/nginx): devices sync
+same-origin with their own credentials, so no CORS is needed. Nothing is changed on the
+way through except hop-by-hop headers; long-poll and continuous ``_changes`` feeds stream.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from flask import Blueprint, Response, request, stream_with_context
+
+from server.couchdb import get_couch
+from sync.errors import CouchUnavailable
+
+bp = Blueprint("dbproxy", __name__)
+
+METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "COPY", "OPTIONS"]
+# Hop-by-hop (RFC 9110 §7.6.1) plus those the WSGI server recomputes.
+_HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
+               "transfer-encoding", "upgrade", "host", "content-length"}
+# A browser answering a 401 with its own password dialog would be wrong for a device.
+_DROP_FROM_RESPONSE = _HOP_BY_HOP | {"www-authenticate", "content-encoding"}
+
+
+def _raw_target() -> tuple[str, bytes]:
+    """Path after ``/db`` and the query, exactly as the device sent them (``%2F`` kept)."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI")
+    if raw:
+        path, _, query = raw.partition("?")
+    else:
+        path, query = quote(request.path), request.query_string.decode("latin-1")
+    return (path[len("/db"):] or "/"), query.encode("latin-1")
+
+
+def _body():
+    if request.content_length == 0 or request.method in ("GET", "HEAD", "OPTIONS"):
+        return None
+    stream = request.stream
+
+    def chunks():
+        while chunk := stream.read(64 * 1024):
+            yield chunk
+
+    return chunks()
+
+
+@bp.route("/db", defaults={"path": ""}, methods=METHODS, strict_slashes=False)
+@bp.route("/db/<path:path>", methods=METHODS)
+def passthrough(path: str) -> Response:
+    target, query = _raw_target()
+    headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
+    headers["Accept-Encoding"] = "identity"  # pouchdb-server gzip-buffers continuous feeds otherwise
+    try:
+        upstream = get_couch().open_passthrough(request.method, target, query, headers, _body())
+    except CouchUnavailable:
+        return Response('{"error":"unavailable","reason":"database server unreachable"}', status=502,
+                        content_type="application/json")
+    response_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _DROP_FROM_RESPONSE]
+
+    def stream():
+        try:
+            yield from upstream.iter_raw()
+        finally:
+            upstream.close()
+
+    return Response(stream_with_context(stream()), status=upstream.status_code, headers=response_headers,
+                    direct_passthrough=True)
