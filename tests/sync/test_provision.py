@@ -104,3 +104,18 @@ def test_forged_device_is_refused(couch, school, device_of):
     with pytest.raises(Forbidden) as refused:
         as_device.db(school_db_name(school)).put(doc)
     assert "device" in refused.value.reason
+
+
+def test_replicated_branches_survive_validation(couch, school):
+    """pouchdb-server 4.2.0's validation replaced a replicated doc's ancestry and dropped it
+    silently (patches/pouchdb-validation+4.2.0.patch); CouchDB keeps both branches."""
+    provision_school(couch, school)
+    db = couch.db(school_db_name(school))
+    base = dict(examples.daily_health(), school_id=school, _rev="1-aaa")
+    db.bulk_docs([base], new_edits=False)
+    for rev_id, present in (("bbb", 110), ("ccc", 111)):
+        branch = copy.deepcopy(base)
+        branch["data"].update(students_present=present, absent_other=present - 108)
+        branch.update(_rev=f"2-{rev_id}", _revisions={"start": 2, "ids": [rev_id, "aaa"]})
+        db.bulk_docs([branch], new_edits=False)
+    assert sorted(leaf["_rev"] for leaf in db.open_revs(base["_id"])) == ["2-bbb", "2-ccc"]

@@ -1,0 +1,45 @@
+# Two commands do everything: `make run` (the system with demo data) and `make test`.
+# Both install what is missing first: the Python venv, npm packages and, for the tests,
+# Debian's chromium (browser tests) and nginx (deployment config checks).
+
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+APT_PACKAGES := chromium nginx-light shellcheck
+
+.PHONY: run test install system-packages lint clean-data
+
+run: install
+	$(PY) -m devstack
+
+test: install system-packages
+	$(PY) -m pytest
+
+install: $(VENV)/.installed node_modules/.installed
+
+$(VENV)/.installed: requirements.txt requirements-test.txt
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --disable-pip-version-check -r requirements-test.txt
+	touch $@
+
+node_modules/.installed: package.json package-lock.json patches/*.patch
+	npm ci --no-audit --no-fund
+	touch $@
+
+# Debian packages the tests use; installed only when missing (needs root or sudo).
+system-packages:
+	@missing=""; \
+	command -v chromium >/dev/null || missing="$$missing chromium"; \
+	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
+	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	if [ -n "$$missing" ]; then \
+	  echo "Installing Debian packages:$$missing"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
+	fi
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+clean-data:
+	rm -rf var
