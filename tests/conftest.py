@@ -70,3 +70,34 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "embedded_only" in item.keywords:
             item.add_marker(skip)
+
+
+@pytest.fixture(scope="session")
+def app(couch_url, tmp_path_factory):
+    from server import create_app
+    from server.config import Settings
+
+    settings = Settings(couchdb_url=couch_url, secret_key="test-secret", var_dir=tmp_path_factory.mktemp("var"))
+    application = create_app({"SETTINGS": settings, "TESTING": True})
+    yield application
+    application.extensions["couch"].close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture(scope="session")
+def live_server(app):
+    """The service on a real socket (werkzeug, threaded), for streaming and browser tests."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    thread.join(timeout=5)

@@ -8,7 +8,7 @@ from flask import current_app
 
 from server.api import Blueprint
 from server.couchdb import get_couch
-from sync.errors import CouchError
+from sync.errors import CouchError, NotFound
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service and worker health")
 
@@ -17,8 +17,11 @@ def worker_state(couch) -> dict:
     """The worker shards' own status documents in ``ops`` (lag, counters, last heartbeat)."""
     stale_after = current_app.config["SETTINGS"].worker_stale_after_s
     now = datetime.now(UTC)
-    rows = couch.db("ops").all_docs(startkey="worker_status:", endkey="worker_status:\ufff0",
-                                    include_docs=True)["rows"]
+    try:
+        rows = couch.db("ops").all_docs(startkey="worker_status:", endkey="worker_status:\ufff0",
+                                        include_docs=True)["rows"]
+    except NotFound:  # not provisioned yet: no worker has reported
+        rows = []
     shards = []
     for row in rows:
         doc = row["doc"]

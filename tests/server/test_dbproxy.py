@@ -1,0 +1,67 @@
+"""``/db/`` passes devices' requests through to CouchDB unchanged, streaming."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import httpx
+import pytest
+
+from sync.provision import provision_school, school_db_name
+
+
+@pytest.fixture
+def school_with_device(couch, run_id):
+    school_id = f"px{run_id}"
+    provision_school(couch, school_id)
+    device = f"device_px{run_id}"
+    couch.put_user(device, password="pw", roles=[f"school:{school_id}", "device"])
+    yield school_id, device
+    couch.delete_user(device)
+    couch.db(school_db_name(school_id)).delete_database()
+
+
+def test_device_reads_its_database_through_the_proxy_with_its_own_credentials(live_server, school_with_device):
+    school_id, device = school_with_device
+    db_url = f"{live_server}/db/{school_db_name(school_id)}"
+    with httpx.Client(headers={"Accept": "application/json"}) as http:
+        assert http.get(f"{db_url}/config:device").status_code == 401  # no credentials: no data
+        answer = http.get(f"{db_url}/config%3Adevice", auth=(device, "pw"))
+        assert answer.status_code == 200 and answer.json()["school_id"] == school_id
+        assert "www-authenticate" not in {k.lower() for k in http.get(db_url).headers}
+
+
+def test_continuous_changes_stream_through_the_proxy(live_server, couch, school_with_device):
+    school_id, device = school_with_device
+    db_url = f"{live_server}/db/{school_db_name(school_id)}"
+    arrived: list[tuple[float, dict]] = []
+
+    def follow():
+        with httpx.stream("GET", f"{db_url}/_changes", params={"feed": "continuous", "since": "now",
+                                                               "heartbeat": "1000"},
+                          auth=(device, "pw"), timeout=10) as response:
+            for line in response.iter_lines():
+                if line.strip():
+                    arrived.append((time.monotonic(), json.loads(line)))
+                    return
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+    time.sleep(1.0)  # let the feed open
+    written_at = time.monotonic()
+    couch.db(school_db_name(school_id)).put({"_id": "ping", "type": "config"})
+    follower.join(timeout=10)
+    assert arrived, "no change arrived through the proxy"
+    assert arrived[0][1]["id"] == "ping"
+    assert arrived[0][0] - written_at < 1.0  # streamed, not buffered
+
+
+def test_session_cookie_flow_works_same_origin(live_server, school_with_device):
+    school_id, device = school_with_device
+    with httpx.Client(base_url=live_server, headers={"Accept": "application/json"}) as http:
+        login = http.post("/db/_session", json={"name": device, "password": "pw"})
+        assert login.status_code == 200
+        assert "AuthSession" in login.headers.get("set-cookie", "")
+        assert http.get(f"/db/{school_db_name(school_id)}/config:device").status_code == 200
