@@ -276,11 +276,11 @@ def _school_reports(shape: DemoShape, school: dict, manifest: DemoManifest, rng:
             if hard:
                 manifest.hard_conflicts.append((sid, iso))
             continue
-        if rng.random() < shape.v1_rate:
+        manifest.expected[(sid, iso)] = dict(data)  # what the report says, in the newest version
+        if rng.random() < shape.v1_rate:  # an old phone still on version 1 of the form
             doc = _to_v1(doc)
             manifest.v1_reports.append((sid, iso))
         writes.plain.setdefault(device, []).append(doc)
-        manifest.expected[(sid, iso)] = data
     return writes
 
 

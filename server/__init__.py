@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Flask
 
-from server import couchdb
+from server import auth, couchdb
 from server.api import API_SETTINGS, Api
 from server.config import Settings
 
@@ -22,11 +22,12 @@ def create_app(test_config: dict | None = None) -> Flask:
     if test_config:
         app.config.update(test_config)
     couchdb.init_app(app)
+    auth.init_app(app)
 
-    from server import dbproxy, forms, health, pages, summaries, webapp
+    from server import dbproxy, devices, forms, health, pages, summaries, webapp
 
     api = Api(app)
-    for feature in (health, forms, summaries):
+    for feature in (health, forms, summaries, devices):
         api.register_blueprint(feature.blp)
     app.register_blueprint(dbproxy.bp)
     app.register_blueprint(webapp.bp)

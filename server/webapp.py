@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, redirect, send_from_directory
 
+from server.auth import public
 from server.config import PROJECT_ROOT
 
 WEBAPP_DIR = PROJECT_ROOT / "webapp"
@@ -18,12 +19,14 @@ bp = Blueprint("webapp", __name__)
 
 
 @bp.route("/app")
+@public
 def app_root():
     return redirect("/app/", code=301)
 
 
 @bp.route("/app/", defaults={"filename": "index.html"})
 @bp.route("/app/<path:filename>")
+@public
 def app_file(filename: str):
     if filename.startswith("vendor/") and filename[len("vendor/"):] in VENDOR_FILES:
         name = filename[len("vendor/"):]

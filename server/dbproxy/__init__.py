@@ -16,6 +16,12 @@ from sync.errors import CouchUnavailable
 
 bp = Blueprint("dbproxy", __name__)
 
+
+def couchdb_enforced(view):
+    """Access is CouchDB's own business here: _security and validate_doc_update decide."""
+    view.access = "couchdb"
+    return view
+
 METHODS = ["GET", "HEAD", "POST", "PUT", "DELETE", "COPY", "OPTIONS"]
 # Hop-by-hop (RFC 9110 §7.6.1) plus those the WSGI server recomputes.
 _HOP_BY_HOP = {"connection", "keep-alive", "proxy-authenticate", "proxy-authorization", "te", "trailer",
@@ -48,6 +54,7 @@ def _body():
 
 @bp.route("/db", defaults={"path": ""}, methods=METHODS, strict_slashes=False)
 @bp.route("/db/<path:path>", methods=METHODS)
+@couchdb_enforced
 def passthrough(path: str) -> Response:
     target, query = _raw_target()
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}

@@ -10,6 +10,7 @@ from flask import Response, request
 
 from mobile_schema import FORMS, UnknownForm, json_schema
 from server.api import Blueprint, abort
+from server.auth import public
 
 blp = Blueprint("forms", __name__, url_prefix="/api/v1/forms", description="Form definitions for devices")
 
@@ -32,6 +33,7 @@ def _json_with_etag(body: dict, etag: str) -> Response:
 
 
 @blp.route("")
+@public
 def list_forms():
     schemas, etag = _exports()
     forms = [{"name": name, "doc_type": form.doc_type, "latest_version": form.latest_version,
@@ -41,6 +43,7 @@ def list_forms():
 
 
 @blp.route("/<form_name>")
+@public
 def get_form_schema(form_name: str):
     schemas, etag = _exports()
     if form_name not in schemas:

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from server.api import Blueprint
+from server.auth import public
 from server.couchdb import get_couch
 from sync.errors import CouchError, NotFound
 
@@ -36,6 +37,7 @@ def worker_state(couch) -> dict:
 
 
 @blp.route("/health")
+@public
 def health():
     couch = get_couch()
     try:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, render_template, request
+from flask import Blueprint, abort, g, redirect, render_template, request
 
+from server.auth import login_required, require_county
 from server.couchdb import get_couch
 from server.summaries import local_today
 from server.summaries.schemas import DateRangeArgs
@@ -13,15 +14,23 @@ bp = Blueprint("pages", __name__, template_folder="templates")
 
 
 @bp.route("/")
+@login_required
 def index():
+    user = g.user
+    if not user.is_officer and user.schools:
+        return redirect("/app/")
     rows = get_couch().db("registry").view("registry", "by_type", key="county", reduce=False,
                                            include_docs=True)["rows"]
-    counties = sorted((row["doc"] for row in rows), key=lambda doc: doc["_id"])
+    counties = sorted((row["doc"] for row in rows
+                       if user.can_read_county(row["id"].split(":", 1)[1], row["doc"].get("prefecture_id"))),
+                      key=lambda doc: doc["_id"])
     return render_template("index.html", counties=counties)
 
 
 @bp.route("/counties/<county_id>")
+@login_required
 def county_page(county_id: str):
+    require_county(county_id)
     errors = DateRangeArgs().validate(request.args)
     if errors:
         abort(400)

@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from flask import current_app
 
 from server.api import Blueprint, abort
+from server.auth import login_required, require_county
 from server.couchdb import get_couch
 from server.summaries.schemas import DateRangeArgs
 from server.summaries.service import SummaryService, UnknownArea
@@ -20,9 +21,11 @@ def local_today():
 
 
 @blp.route("/county/<county_id>")
+@login_required
 @blp.arguments(DateRangeArgs, location="query")
 def county_summary(args, county_id: str):
     """Per day: schools expected, reports received, zero reports, completeness, totals, missing schools."""
+    require_county(county_id)
     start, end = DateRangeArgs.resolve(args, local_today())
     try:
         return SummaryService(get_couch()).county_daily(county_id, start, end)

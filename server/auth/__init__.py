@@ -1,0 +1,344 @@
+"""Who is asking, and what they may see.
+
+People sign in with their CouchDB account, checked through CouchDB's ``_session``: in a
+browser with the sign-in form (a Flask session cookie afterwards), from scripts with HTTP
+Basic on every request. Roles come from the CouchDB account:
+
+    _admin / admin          everything
+    province                every prefecture and county
+    prefecture:<id>         the counties of that prefecture
+    county:<id>             that county (summaries, reviews, verification)
+    inspector:<county>      that county's inspections
+    school:<id>             that school (teachers and devices)
+
+Every request re-reads the account (cached a few seconds), so a deactivated user's cookie
+stops working at once. Sign-in attempts are rate-limited per address and per name.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+import threading
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass
+from functools import wraps
+
+from flask import Blueprint, g, redirect, render_template, request, session, url_for
+
+from server.couchdb import get_couch
+from sync.errors import CouchUnavailable, NotFound, Unauthorized
+from sync.provision import REGISTRY_DB
+
+ADMIN_ROLES = frozenset({"_admin", "admin"})
+ACCOUNT_CACHE_S = 5.0
+BASIC_CACHE_S = 60.0
+SIGNIN_LIMIT = (10, 300.0)  # attempts, per seconds
+
+bp = Blueprint("auth", __name__, template_folder="templates")
+
+
+@dataclass(frozen=True, kw_only=True)
+class User:
+    name: str
+    roles: tuple[str, ...]
+
+    def _ids(self, kind: str) -> set[str]:
+        return {role.split(":", 1)[1] for role in self.roles if role.startswith(f"{kind}:")}
+
+    @property
+    def is_admin(self) -> bool:
+        return bool(ADMIN_ROLES & set(self.roles))
+
+    @property
+    def is_province(self) -> bool:
+        return self.is_admin or "province" in self.roles
+
+    @property
+    def counties(self) -> set[str]:
+        return self._ids("county")
+
+    @property
+    def prefectures(self) -> set[str]:
+        return self._ids("prefecture")
+
+    @property
+    def schools(self) -> set[str]:
+        return self._ids("school")
+
+    @property
+    def is_officer(self) -> bool:
+        return self.is_province or bool(self.counties or self.prefectures)
+
+    def can_read_prefecture(self, prefecture_id: str) -> bool:
+        return self.is_province or prefecture_id in self.prefectures
+
+    def can_read_county(self, county_id: str, prefecture_id: str | None) -> bool:
+        return (self.is_province or county_id in self.counties
+                or (prefecture_id is not None and prefecture_id in self.prefectures))
+
+
+class _TTLCache:
+    """A tiny thread-safe cache: account lookups and verified Basic credentials."""
+
+    def __init__(self, ttl_s: float):
+        self.ttl_s = ttl_s
+        self._items: dict[str, tuple[float, object]] = {}
+        self._lock = threading.Lock()
+
+    def get(self, key: str):
+        with self._lock:
+            item = self._items.get(key)
+            if item and time.monotonic() - item[0] < self.ttl_s:
+                return item[1]
+            self._items.pop(key, None)
+            return None
+
+    def put(self, key: str, value) -> None:
+        with self._lock:
+            if len(self._items) > 10_000:
+                self._items.clear()
+            self._items[key] = (time.monotonic(), value)
+
+    def drop(self, key: str) -> None:
+        with self._lock:
+            self._items.pop(key, None)
+
+
+class _RateLimiter:
+    """Sliding-window counter of failed sign-ins per key (address, name)."""
+
+    def __init__(self, limit: int, window_s: float):
+        self.limit, self.window_s = limit, window_s
+        self._hits: dict[str, deque] = defaultdict(deque)
+        self._lock = threading.Lock()
+
+    def blocked(self, key: str) -> bool:
+        with self._lock:
+            hits = self._hits[key]
+            while hits and time.monotonic() - hits[0] > self.window_s:
+                hits.popleft()
+            return len(hits) >= self.limit
+
+    def hit(self, key: str) -> None:
+        with self._lock:
+            self._hits[key].append(time.monotonic())
+
+
+_accounts = _TTLCache(ACCOUNT_CACHE_S)
+_basic = _TTLCache(BASIC_CACHE_S)
+_signin_failures = _RateLimiter(*SIGNIN_LIMIT)
+
+
+class SignInRefused(Exception):
+    def __init__(self, status: int, message: str):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _account_roles(name: str) -> tuple[str, ...] | None:
+    """The account's current roles (None when it no longer exists). Server admins have ``_admin``."""
+    cached = _accounts.get(name)
+    if cached is not None:
+        return cached or None
+    couch = get_couch()
+    if name == couch.username:
+        roles: tuple[str, ...] = ("_admin",)
+    else:
+        try:
+            doc = couch.db("_users").get(f"org.couchdb.user:{name}")
+            roles = tuple(doc.get("roles") or ())
+        except NotFound:
+            roles = ()
+            _accounts.put(name, roles)
+            return None
+    _accounts.put(name, roles)
+    return roles
+
+
+def verify_password(name: str, password: str) -> User:
+    """Check a name and password with CouchDB; raises ``SignInRefused`` (401 or 429)."""
+    address = request.remote_addr or "?"
+    if _signin_failures.blocked(f"ip:{address}") or _signin_failures.blocked(f"name:{name}"):
+        raise SignInRefused(429, "too many failed sign-ins; wait a few minutes")
+    try:
+        ctx = get_couch().session(name, password)
+    except Unauthorized:
+        _signin_failures.hit(f"ip:{address}")
+        _signin_failures.hit(f"name:{name}")
+        raise SignInRefused(401, "wrong name or password") from None
+    roles = tuple(ctx["roles"])
+    return User(name=ctx["name"] or name, roles=roles)
+
+
+def _user_from_basic() -> User | None:
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or not auth.username:
+        return None
+    key = hashlib.sha256(f"{auth.username}\0{auth.password}".encode()).hexdigest()
+    user = _basic.get(key)
+    if user is None:
+        user = verify_password(auth.username, auth.password or "")
+        _basic.put(key, user)
+    return user
+
+
+def current_user() -> User | None:
+    """The signed-in user of this request, or None. Raises ``SignInRefused`` for bad Basic credentials."""
+    if "user" in g:
+        return g.user
+    user = _user_from_basic()
+    if user is None and session.get("user"):
+        name = session["user"]
+        roles = _account_roles(name)
+        if roles is None:  # account deleted or deactivated: the cookie no longer counts
+            session.clear()
+        else:
+            user = User(name=name, roles=roles)
+    elif user is not None:
+        roles = _account_roles(user.name)
+        user = User(name=user.name, roles=roles) if roles is not None else None
+    g.user = user
+    return user
+
+
+def _wants_json() -> bool:
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
+def _refuse(status: int, message: str):
+    from server.api import abort
+
+    if _wants_json():
+        headers = {"WWW-Authenticate": 'Basic realm="school-reporting"'} if status == 401 else None
+        abort(status, message=message, headers=headers)
+    if status == 401:
+        return redirect(url_for("auth.login", next=request.full_path))
+    from flask import abort as flask_abort
+
+    flask_abort(status)
+
+
+def public(view):
+    """Mark a view as open to anyone (health, forms, the sign-in page, the app's files)."""
+    view.access = "public"
+    return view
+
+
+def login_required(view):
+    """The view needs a signed-in user (401 JSON for the API, a redirect for pages)."""
+
+    @wraps(view)
+    def wrapper(*args, **kwargs):
+        try:
+            user = current_user()
+        except SignInRefused as refused:
+            return _refuse(refused.status, refused.message)
+        if user is None:
+            return _refuse(401, "sign in first (HTTP Basic or the sign-in page)")
+        return view(*args, **kwargs)
+
+    wrapper.access = "login"
+    return wrapper
+
+
+def require(check, message: str = "your role does not allow this"):
+    """Refuse with 403 unless ``check(user)`` holds (after ``login_required``)."""
+    if not check(g.user):
+        _refuse(403, message)
+
+
+def county_prefecture(county_id: str) -> str | None:
+    """The prefecture a county belongs to (None for an unknown county)."""
+    doc = get_couch().db(REGISTRY_DB).get_or_none(f"county:{county_id}")
+    return doc.get("prefecture_id") if doc and doc.get("type") == "county" else None
+
+
+def require_county(county_id: str) -> None:
+    """403 unless the user may read that county (its officer, its prefecture's, province, admin)."""
+    user = g.user
+    if user.is_province or county_id in user.counties:
+        return
+    require(lambda u: u.can_read_county(county_id, county_prefecture(county_id)),
+            f"you may not see county {county_id}")
+
+
+# -- the sign-in page -------------------------------------------------------------------
+
+def _csrf_token() -> str:
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return session["csrf"]
+
+
+def check_csrf() -> None:
+    """Forms post a token from the session; refuse a post without it (403)."""
+    sent = request.form.get("csrf_token", "")
+    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+        from flask import abort as flask_abort
+
+        flask_abort(403)
+
+
+@bp.app_context_processor
+def inject_user():
+    try:
+        user = current_user()
+    except SignInRefused:
+        user = None
+    return {"current_user": user, "csrf_token": _csrf_token}
+
+
+def landing_for(user: User) -> str:
+    if user.is_admin or user.is_province:
+        return "/"
+    if user.counties:
+        return f"/counties/{sorted(user.counties)[0]}"
+    if user.schools:
+        return "/app/"
+    return "/"
+
+
+@bp.route("/login", methods=["GET", "POST"])
+@public
+def login():
+    error = None
+    status = 200
+    if request.method == "POST":
+        check_csrf()
+        name = request.form.get("name", "").strip()
+        try:
+            user = verify_password(name, request.form.get("password", ""))
+        except SignInRefused as refused:
+            error, status = refused.message, refused.status
+        except CouchUnavailable:
+            error, status = "the database is unreachable; try again shortly", 503
+        else:
+            session.clear()
+            session["user"] = user.name
+            session.permanent = True
+            _accounts.drop(user.name)
+            target = request.args.get("next", "")
+            safe = target.startswith("/") and not target.startswith("//")
+            return redirect(target if safe else landing_for(user))
+    return render_template("login.html", error=error), status
+
+
+@bp.route("/logout", methods=["POST"])
+@public
+def logout():
+    check_csrf()
+    session.clear()
+    return redirect(url_for("auth.login"))
+
+
+def init_app(app) -> None:
+    app.register_blueprint(bp)
+    app.config.setdefault("PERMANENT_SESSION_LIFETIME", 12 * 3600)
+
+
+__all__ = ["User", "current_user", "login_required", "public", "require", "require_county", "check_csrf",
+           "county_prefecture", "verify_password", "SignInRefused", "init_app"]

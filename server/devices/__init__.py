@@ -1,0 +1,45 @@
+"""Devices: ``POST /api/v1/devices/enrol`` and ``GET /api/v1/devices/time``.
+
+The teacher app enrols a device once, online, and then syncs with the device's own
+CouchDB account; ``time`` gives the server clock so the app can measure its offset.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+from flask import current_app
+
+from server.api import Blueprint, abort
+from server.couchdb import get_couch
+from server.devices.schemas import Enrolment, EnrolArgs, ServerTime
+from server.devices.service import DeviceEnrolment, EnrolmentError
+
+blp = Blueprint("devices", __name__, url_prefix="/api/v1/devices", description="Device enrolment for the teacher app")
+
+
+@blp.route("/enrol", methods=["POST"])
+@blp.arguments(EnrolArgs)
+@blp.response(201, Enrolment)
+@blp.alt_response(401, description="Name or password is incorrect")
+@blp.alt_response(403, description="The person is not a teacher of that school")
+@blp.alt_response(404, description="No such school, or its database is not provisioned")
+def enrol(args):
+    """Enrol this device for a school; the answer's password is shown only once."""
+    try:
+        enrolment = DeviceEnrolment(get_couch()).enrol(
+            username=args["username"], password=args["password"], school_id=args["school_id"], label=args["label"])
+    except EnrolmentError as exc:
+        abort(exc.status, message=str(exc))
+    enrolment["utc_offset_minutes"] = current_app.config["SETTINGS"].utc_offset_minutes
+    return enrolment
+
+
+@blp.route("/time")
+@blp.response(200, ServerTime)
+def server_time():
+    """The server's clock in milliseconds (the app also reads the ``Date`` header)."""
+    epoch_ms = time.time_ns() // 1_000_000
+    now = datetime.fromtimestamp(epoch_ms / 1000, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return {"now": now, "epoch_ms": epoch_ms}, 200, {"Cache-Control": "no-store"}
