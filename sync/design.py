@@ -54,6 +54,13 @@ _LAST_REPORT_MAP = """function (doc) {
   emit([doc.school_id, doc.date], null);
 }"""
 
+# Per school and day, keyed by county first: a county's schools over a date range in one
+# range query (drill-down to schools, alerts, the cross-check with the health department).
+_SCHOOL_METRICS_MAP = """function (doc) {
+  if (doc.type !== 'canonical_report' || doc.form !== 'daily_health' || !doc.metrics) { return; }
+  emit([doc.county_id, doc.date, doc.school_id], doc.metrics);
+}"""
+
 REPORTS_DESIGN = {
     "_id": "_design/summaries",
     "language": "javascript",
@@ -61,6 +68,7 @@ REPORTS_DESIGN = {
         "daily": {"map": _SUMMARY_MAP, "reduce": "_sum"},
         "reported": {"map": _REPORTED_MAP, "reduce": "_count"},
         "by_school": {"map": _LAST_REPORT_MAP},
+        "school_metrics": {"map": _SCHOOL_METRICS_MAP},
     },
 }
 

@@ -1,0 +1,37 @@
+"""Where the worker is in each database's changes feed: ``_local/sync_worker``.
+
+A ``_local/`` doc is never replicated to devices, so the worker's state never makes
+conflicts with what teachers write. The checkpoint moves only after the batch's writes
+are committed (PouchDB's checkpointer does the same).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sync.canonical import now_iso
+from sync.couch import CouchClient
+
+CHECKPOINT_NAME = "sync_worker"
+
+
+class Checkpointer:
+    """Reads and writes the checkpoint of one worker in each database it follows."""
+
+    def __init__(self, client: CouchClient, name: str = CHECKPOINT_NAME):
+        self.client = client
+        self.name = name
+
+    def load(self, db_name: str) -> dict:
+        """``{"since": seq or 0, "seen_update_seq": ...}``; an empty checkpoint when none."""
+        doc = self.client.db(db_name).get_local(self.name) or {}
+        return {"since": doc.get("since", 0), "seen_update_seq": doc.get("seen_update_seq")}
+
+    def save(self, db_name: str, *, since: Any, seen_update_seq: Any = None) -> None:
+        self.client.db(db_name).put_local(
+            self.name, {"since": since, "seen_update_seq": seen_update_seq, "updated_at": now_iso()}
+        )
+
+    def reset(self, db_name: str) -> None:
+        """Start the database over from the beginning (``python -m sync reprocess``)."""
+        self.save(db_name, since=0, seen_update_seq=None)
