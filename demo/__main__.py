@@ -36,8 +36,7 @@ def progress_printer():
         bar = bars.get(stage)
         if bar is None:
             bar = bars[stage] = tqdm(total=total, desc=stage, unit="", file=sys.stderr, leave=True)
-        bar.n = done
-        bar.refresh()
+        bar.update(done - bar.n)  # respects tqdm's minimum interval between redraws
         if done >= total:
             bar.close()
 

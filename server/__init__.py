@@ -6,6 +6,8 @@ the test override. Each feature is one blueprint.
 
 from __future__ import annotations
 
+import logging
+
 from flask import Flask
 
 from server import auth, couchdb
@@ -15,6 +17,8 @@ from server.config import Settings
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    # httpx logs every CouchDB request at INFO: far too much next to the access log.
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = (test_config or {}).get("SETTINGS") or Settings.from_env()
     app.config.update(API_SETTINGS, SETTINGS=settings, SECRET_KEY=settings.secret_key,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
