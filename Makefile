@@ -1,16 +1,20 @@
 # Two commands do everything: `make run` (the system with demo data) and `make test`.
 # Both install what is missing first: the Python venv, npm packages and, for the tests,
-# Debian's chromium (browser tests) and nginx (deployment config checks).
+# Debian's chromium (browser tests, with a CJK font for screenshots) and nginx (deployment config checks).
 
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
-APT_PACKAGES := chromium nginx-light shellcheck
 
-.PHONY: run test install system-packages lint clean-data
+.PHONY: run prodlike test install system-packages lint clean-data
 
 run: install
 	$(PY) -m devstack
+
+# The production layout on loopback: nginx, gunicorn (several workers), two worker shards
+# and the embedded CouchDB (or COUCHDB_URL); see devstack/prodlike.py and deploy/README.md.
+prodlike: install system-packages
+	$(PY) -m devstack.prodlike
 
 test: install system-packages
 	$(PY) -m pytest
@@ -32,6 +36,7 @@ system-packages:
 	command -v chromium >/dev/null || missing="$$missing chromium"; \
 	command -v nginx >/dev/null || [ -x /usr/sbin/nginx ] || missing="$$missing nginx-light"; \
 	command -v shellcheck >/dev/null || missing="$$missing shellcheck"; \
+	[ -e /usr/share/fonts/truetype/wqy/wqy-microhei.ttc ] || missing="$$missing fonts-wqy-microhei"; \
 	if [ -n "$$missing" ]; then \
 	  echo "Installing Debian packages:$$missing"; \
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \

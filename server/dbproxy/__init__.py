@@ -66,11 +66,8 @@ def passthrough(path: str) -> Response:
                         content_type="application/json")
     response_headers = [(k, v) for k, v in upstream.headers.multi_items() if k.lower() not in _DROP_FROM_RESPONSE]
 
-    def stream():
-        try:
-            yield from upstream.iter_raw()
-        finally:
-            upstream.close()
-
-    return Response(stream_with_context(stream()), status=upstream.status_code, headers=response_headers,
-                    direct_passthrough=True)
+    response = Response(stream_with_context(upstream.iter_raw()), status=upstream.status_code,
+                        headers=response_headers, direct_passthrough=True)
+    # Runs even when no body is read (HEAD, 304): otherwise the pooled connection leaks.
+    response.call_on_close(upstream.close)
+    return response

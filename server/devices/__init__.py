@@ -12,24 +12,31 @@ from datetime import UTC, datetime
 from flask import current_app
 
 from server.api import Blueprint, abort
+from server.auth import SignInRefused, public, verify_password
 from server.couchdb import get_couch
-from server.devices.schemas import Enrolment, EnrolArgs, ServerTime
-from server.devices.service import DeviceEnrolment, EnrolmentError
+from server.devices.schemas import EnrolArgs, Enrolment, ServerTime
+from server.devices.service import DeviceEnrolment, EnrolmentError, Person
 
 blp = Blueprint("devices", __name__, url_prefix="/api/v1/devices", description="Device enrolment for the teacher app")
 
 
 @blp.route("/enrol", methods=["POST"])
+@public  # the body carries the person's own credentials, checked through CouchDB (rate-limited)
 @blp.arguments(EnrolArgs)
 @blp.response(201, Enrolment)
 @blp.alt_response(401, description="Name or password is incorrect")
+@blp.alt_response(429, description="Too many failed sign-ins")
 @blp.alt_response(403, description="The person is not a teacher of that school")
 @blp.alt_response(404, description="No such school, or its database is not provisioned")
 def enrol(args):
     """Enrol this device for a school; the answer's password is shown only once."""
     try:
-        enrolment = DeviceEnrolment(get_couch()).enrol(
-            username=args["username"], password=args["password"], school_id=args["school_id"], label=args["label"])
+        user = verify_password(args["username"], args["password"])
+    except SignInRefused as refused:
+        abort(refused.status, message=refused.message)
+    person = Person(name=user.name, roles=user.roles)
+    try:
+        enrolment = DeviceEnrolment(get_couch()).enrol(person, school_id=args["school_id"], label=args["label"])
     except EnrolmentError as exc:
         abort(exc.status, message=str(exc))
     enrolment["utc_offset_minutes"] = current_app.config["SETTINGS"].utc_offset_minutes
@@ -37,6 +44,7 @@ def enrol(args):
 
 
 @blp.route("/time")
+@public
 @blp.response(200, ServerTime)
 def server_time():
     """The server's clock in milliseconds (the app also reads the ``Date`` header)."""

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sync.couch import CouchClient
-from sync.errors import NotFound, Unauthorized
+from sync.errors import NotFound
 from sync.provision import DEFAULT_WINDOW_DAYS, REGISTRY_DB, school_db_name
 
 ADMIN_ROLES = frozenset({"_admin", "admin"})
@@ -25,10 +25,6 @@ class EnrolmentError(Exception):
     """Base of the reasons enrolment is refused; ``status`` is the HTTP status to answer."""
 
     status = 400
-
-
-class BadCredentials(EnrolmentError):
-    status = 401
 
 
 class NotOfSchool(EnrolmentError):
@@ -63,14 +59,6 @@ class DeviceEnrolment:
     def __init__(self, couch: CouchClient):
         self.couch = couch
 
-    def verify(self, username: str, password: str) -> Person:
-        """The person's roles from CouchDB. Raises ``BadCredentials``."""
-        try:
-            ctx = self.couch.session(username, password)
-        except Unauthorized as exc:
-            raise BadCredentials("name or password is incorrect") from exc
-        return Person(name=ctx["name"] or username, roles=tuple(ctx["roles"]))
-
     def school_for(self, person: Person, school_id: str | None) -> str:
         """The school the device is enrolled for. Raises ``NotOfSchool`` or ``EnrolmentError``."""
         if person.is_admin:
@@ -87,13 +75,12 @@ class DeviceEnrolment:
             raise NotOfSchool(f"{person.name} is not a teacher of school {school_id}")
         return school_id
 
-    def enrol(self, *, username: str, password: str, school_id: str | None, label: str) -> dict:
-        """Create the device account and its registry record; returns the enrolment.
+    def enrol(self, person: Person, *, school_id: str | None, label: str) -> dict:
+        """Create the device account and its registry record for ``person`` (already verified
+        through CouchDB); returns the enrolment.
 
-        Raises ``BadCredentials`` (401), ``NotOfSchool`` (403), ``UnknownSchool`` (404) or
-        ``EnrolmentError`` (400).
+        Raises ``NotOfSchool`` (403), ``UnknownSchool`` (404) or ``EnrolmentError`` (400).
         """
-        person = self.verify(username, password)
         school_id = self.school_for(person, school_id)
         registry = self.couch.db(REGISTRY_DB)
         school = registry.get_or_none(f"school:{school_id}")

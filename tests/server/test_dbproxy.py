@@ -65,3 +65,14 @@ def test_session_cookie_flow_works_same_origin(live_server, school_with_device):
         assert login.status_code == 200
         assert "AuthSession" in login.headers.get("set-cookie", "")
         assert http.get(f"/db/{school_db_name(school_id)}/config:device").status_code == 200
+
+
+def test_bodiless_answers_do_not_leak_upstream_connections(live_server, school_with_device):
+    """HEAD and 304 answers are never read; each must still give its pooled connection back."""
+    school_id, device = school_with_device
+    url = f"{live_server}/db/{school_db_name(school_id)}/config:device"
+    with httpx.Client(auth=(device, "pw"), timeout=5) as http:
+        etag = http.get(url).headers["etag"]
+        for _ in range(60):  # far more than the pool's 20 connections
+            assert http.head(url).status_code == 200
+            assert http.get(url, headers={"If-None-Match": etag}).status_code == 304

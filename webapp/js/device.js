@@ -1,0 +1,73 @@
+// The device's enrolment (its own CouchDB account), the teachers' local PINs and who is
+// using the device now. Kept in localStorage: it must survive restarts and offline days.
+
+const ENROLMENT_KEY = 'enrolment';
+const PINS_KEY = 'pins';
+const TEACHER_KEY = 'teacher';
+const PIN_ITERATIONS = 60000;
+
+export function enrolment() {
+  try { return JSON.parse(localStorage.getItem(ENROLMENT_KEY)); } catch (e) { return null; }
+}
+
+export function saveEnrolment(value) { localStorage.setItem(ENROLMENT_KEY, JSON.stringify(value)); }
+
+export function markRevoked(revoked) {
+  const e = enrolment();
+  if (e) { e.revoked = revoked; saveEnrolment(e); }
+}
+
+/** POST the enrolment; returns the service's answer or throws an Error with its message. */
+export async function enrol({ username, password, school_id, label }) {
+  const body = { username, password, label: label || '' };
+  if (school_id) { body.school_id = school_id; }
+  const response = await fetch('/api/v1/devices/enrol', {
+    method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), cache: 'no-store',
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const err = new Error(answer.message || response.statusText);
+    err.status = response.status;
+    throw err;
+  }
+  saveEnrolment({ ...answer, label: label || '', enrolled_at: new Date().toISOString(), revoked: false });
+  return answer;
+}
+
+export function currentTeacher() {
+  const e = enrolment();
+  const name = localStorage.getItem(TEACHER_KEY);
+  if (!e || !name) { return null; }
+  return (e.roster || []).find((t) => t.username === name) || null;
+}
+
+export function setTeacher(username) {
+  if (username) { localStorage.setItem(TEACHER_KEY, username); } else { localStorage.removeItem(TEACHER_KEY); }
+}
+
+function b64(bytes) { return btoa(String.fromCharCode(...new Uint8Array(bytes))); }
+function unb64(text) { return Uint8Array.from(atob(text), (c) => c.charCodeAt(0)); }
+
+async function derive(pin, salt) {
+  const key = await crypto.subtle.importKey('raw', new TextEncoder().encode(pin), 'PBKDF2', false, ['deriveBits']);
+  return crypto.subtle.deriveBits({ name: 'PBKDF2', hash: 'SHA-256', salt, iterations: PIN_ITERATIONS }, key, 256);
+}
+
+function pins() {
+  try { return JSON.parse(localStorage.getItem(PINS_KEY)) || {}; } catch (e) { return {}; }
+}
+
+export function hasPin(username) { return Boolean(pins()[username]); }
+
+export async function setPin(username, pin) {
+  const salt = crypto.getRandomValues(new Uint8Array(16));
+  const all = pins();
+  all[username] = { salt: b64(salt), hash: b64(await derive(pin, salt)), iterations: PIN_ITERATIONS };
+  localStorage.setItem(PINS_KEY, JSON.stringify(all));
+}
+
+export async function checkPin(username, pin) {
+  const entry = pins()[username];
+  if (!entry) { return false; }
+  return b64(await derive(pin, unb64(entry.salt))) === entry.hash;
+}

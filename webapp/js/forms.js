@@ -1,0 +1,236 @@
+// Forms rendered from their JSON Schema export: field order, labels, help and units from
+// `x-fields`, types and bounds from `properties`, the zero-report flag and the counts it
+// zeroes from the `zero_when` rule, status histories kept by the app from the
+// `forward_history` rule. Nothing about a particular form is written here.
+
+import { h } from './dom.js';
+import { t, pick, getLang } from './i18n.js';
+import { formatIssue } from './validate.js';
+
+const UNITS = { people: { zh: '人', en: 'people' }, documents: { zh: '份', en: 'documents' } };
+const schemaCache = {};
+
+/** A form's schema from the service (the service worker answers from its cache offline). */
+export async function loadSchema(name) {
+  if (schemaCache[name]) { return schemaCache[name]; }
+  const response = await fetch('/api/v1/forms/' + encodeURIComponent(name));
+  if (!response.ok) { throw new Error('form ' + name + ': ' + response.status); }
+  schemaCache[name] = await response.json();
+  return schemaCache[name];
+}
+
+function resolve(schema, prop) {
+  if (prop && prop.$ref) { return schema.definitions[prop.$ref.split('/').pop()]; }
+  return prop || {};
+}
+
+export function zeroRule(schema) { return schema['x-rules'].find((r) => r.rule === 'zero_when') || null; }
+
+function historyRules(schema) { return schema['x-rules'].filter((r) => r.rule === 'forward_history'); }
+
+/** Fields in form order: [name, x-fields entry, JSON Schema property]. */
+function orderedFields(schema) {
+  return Object.entries(schema['x-fields'])
+    .sort((a, b) => a[1].order - b[1].order)
+    .map(([name, meta]) => [name, meta, schema.properties[name] || {}]);
+}
+
+/** Apply the zero report: the flag on and every count it covers at 0. */
+export function applyZero(schema, data, on) {
+  const rule = zeroRule(schema);
+  if (!rule) { return; }
+  data[rule.flag] = on;
+  if (on) { for (const f of rule.fields) { data[f] = 0; } }
+}
+
+export class FormView {
+  /** `data` is edited in place; `onInput` is called after every change. */
+  constructor(schema, data, { onInput, nowIso }) {
+    this.schema = schema;
+    this.data = data;
+    this.onInput = onInput || (() => {});
+    this.nowIso = nowIso;
+    this.zero = zeroRule(schema);
+    this.histories = historyRules(schema);
+    this.baseHistory = {};
+    for (const r of this.histories) { this.baseHistory[r.history] = (data[r.history] || []).slice(); }
+    this.inputs = {};
+    this.errorEls = {};
+    this.el = this.render();
+    this.applyLocks();
+  }
+
+  changed() { this.applyLocks(); this.onInput(this.data); }
+
+  managedBy(name) { return this.histories.find((r) => r.history === name) || null; }
+
+  render() {
+    const parts = [];
+    if (this.zero) {
+      const flag = this.zero.flag;
+      parts.push(h('div', { class: 'field zero-field', dataset: { field: flag } },
+        h('label', { class: 'zero-toggle' },
+          this.inputs[flag] = h('input', {
+            type: 'checkbox', name: flag, checked: this.data[flag] === true,
+            onchange: (ev) => { applyZero(this.schema, this.data, ev.target.checked); this.syncInputs(); this.changed(); },
+          }),
+          h('span', {}, t('zero_toggle'))),
+        this.errorEls[flag] = h('p', { class: 'err', role: 'alert' })));
+    }
+    for (const [name, meta, prop] of orderedFields(this.schema)) {
+      if (this.zero && name === this.zero.flag) { continue; }
+      parts.push(this.renderField(name, meta, prop));
+    }
+    return h('div', { class: 'form-fields' }, parts);
+  }
+
+  fieldShell(name, meta, control, extraClass) {
+    const unit = meta.unit && UNITS[meta.unit] ? pick(UNITS[meta.unit]) : '';
+    return h('div', { class: 'field ' + (extraClass || ''), dataset: { field: name } },
+      h('label', { class: 'label', for: 'f_' + name }, pick(meta.label), meta.required ? ' *' : '', unit ? h('span', { class: 'unit' }, ' (' + unit + ')') : null),
+      meta.help ? h('p', { class: 'help' }, pick(meta.help)) : null,
+      control,
+      this.errorEls[name] = h('p', { class: 'err', role: 'alert' }));
+  }
+
+  renderField(name, meta, prop) {
+    const history = this.managedBy(name);
+    if (history) {
+      this.historyList = this.historyList || {};
+      const list = h('ul', { class: 'history' });
+      this.historyList[name] = list;
+      this.renderHistory(name);
+      return this.fieldShell(name, { ...meta, help: null }, h('div', {}, h('p', { class: 'help' }, t('history_auto')), list));
+    }
+    return this.fieldShell(name, meta, this.control(name, prop, this.data, () => {
+      for (const r of this.histories) { if (r.status === name) { this.updateHistory(r); } }
+      this.changed();
+    }));
+  }
+
+  renderHistory(name) {
+    const list = this.historyList[name];
+    list.replaceChildren(...(this.data[name] || []).map((entry) => h('li', {}, Object.values(entry).join(' · '))));
+  }
+
+  /** Status changed: the history is what it was plus the new status, stamped now. */
+  updateHistory(rule) {
+    const base = this.baseHistory[rule.history];
+    const status = this.data[rule.status];
+    const last = base.length ? base[base.length - 1].status : null;
+    this.data[rule.history] = status == null || status === last ? base.slice() : base.concat([{ status, at: this.nowIso() }]);
+    this.renderHistory(rule.history);
+  }
+
+  /** An input for one value of `prop`, reading and writing `holder[key]`. */
+  control(key, prop, holder, onChange) {
+    prop = resolve(this.schema, prop);
+    const id = 'f_' + key;
+    const set = (v) => { if (v === undefined) { delete holder[key]; } else { holder[key] = v; } onChange(); };
+    if (prop.type === 'integer' || prop.type === 'number') {
+      const input = h('input', {
+        id, name: key, type: 'number', inputmode: 'numeric', min: prop.minimum, max: prop.maximum, step: 1,
+        value: holder[key] == null ? '' : String(holder[key]),
+        oninput: (ev) => set(ev.target.value === '' ? undefined : Number(ev.target.value)),
+      });
+      if (holder === this.data) { this.inputs[key] = input; }
+      return input;
+    }
+    if (prop.type === 'boolean') {
+      const yes = h('button', { type: 'button', class: 'seg', dataset: { value: 'true' } }, t('yes'));
+      const no = h('button', { type: 'button', class: 'seg', dataset: { value: 'false' } }, t('no'));
+      const mark = () => { yes.setAttribute('aria-pressed', String(holder[key] === true)); no.setAttribute('aria-pressed', String(holder[key] === false)); };
+      yes.onclick = () => { set(true); mark(); };
+      no.onclick = () => { set(false); mark(); };
+      mark();
+      return h('div', { class: 'segmented', id, role: 'group' }, yes, no);
+    }
+    if (prop.type === 'string' && prop.enum) {
+      return h('select', { id, name: key, onchange: (ev) => set(ev.target.value || undefined) },
+        h('option', { value: '' }, t('choose')),
+        prop.enum.map((v) => h('option', { value: v, selected: holder[key] === v }, v.replace(/_/g, ' '))));
+    }
+    if (prop.type === 'string') {
+      const attrs = { id, name: key, value: holder[key] || '', maxlength: prop.maxLength, oninput: (ev) => set(ev.target.value) };
+      if (prop.format === 'date') { return h('input', { ...attrs, type: 'date', oninput: (ev) => set(ev.target.value || undefined) }); }
+      if ((prop.maxLength || 0) > 200) { return h('textarea', { ...attrs, rows: 3 }, holder[key] || ''); }
+      return h('input', { ...attrs, type: 'text', autocomplete: 'off' });
+    }
+    if (prop.type === 'array') {
+      const items = resolve(this.schema, prop.items);
+      if (items.type === 'string' && items.enum) {
+        const chosen = () => (Array.isArray(holder[key]) ? holder[key] : []);
+        return h('div', { class: 'checks', id }, items.enum.map((v) => h('label', { class: 'check' },
+          h('input', {
+            type: 'checkbox', value: v, checked: chosen().indexOf(v) !== -1,
+            onchange: (ev) => {
+              const next = chosen().filter((x) => x !== v);
+              if (ev.target.checked) { next.push(v); }
+              set(items.enum.filter((x) => next.indexOf(x) !== -1));
+            },
+          }), ' ', v.replace(/_/g, ' '))));
+      }
+      return this.objectList(key, items, holder, onChange);
+    }
+    return h('p', { class: 'help' }, key);
+  }
+
+  /** A list of sub-forms (e.g. actions taken), with add and remove. */
+  objectList(key, itemSchema, holder, onChange) {
+    if (!Array.isArray(holder[key])) { holder[key] = []; }
+    const box = h('div', { class: 'object-list', id: 'f_' + key });
+    const draw = () => {
+      box.replaceChildren(
+        ...holder[key].map((entry, i) => h('div', { class: 'object-item' },
+          Object.entries(itemSchema.properties || {}).map(([sub, subProp]) => h('div', { class: 'subfield' },
+            h('label', { class: 'label' }, pick(subProp.label) || sub),
+            this.control(sub, subProp, entry, onChange))),
+          h('button', { type: 'button', class: 'btn small', onclick: () => { holder[key].splice(i, 1); draw(); onChange(); } }, t('remove')))),
+        h('button', { type: 'button', class: 'btn', onclick: () => {
+          const entry = {};
+          for (const [sub, subProp] of Object.entries(itemSchema.properties || {})) {
+            if (subProp.format === 'date') { entry[sub] = this.nowIso().slice(0, 10); }
+            if (subProp.type === 'string' && !subProp.enum && !subProp.format && !subProp.pattern) { entry[sub] = ''; }
+          }
+          holder[key].push(entry);
+          draw();
+          onChange();
+        } }, '+ ' + t('add')));
+    };
+    draw();
+    return box;
+  }
+
+  /** Counts covered by a zero report are locked at 0 while it is on. */
+  applyLocks() {
+    if (!this.zero) { return; }
+    const on = this.data[this.zero.flag] === true;
+    for (const f of this.zero.fields) {
+      const input = this.inputs[f];
+      if (input) { input.disabled = on; input.closest('.field').classList.toggle('locked', on); }
+    }
+  }
+
+  syncInputs() {
+    for (const [name, input] of Object.entries(this.inputs)) {
+      if (input.type === 'checkbox') { input.checked = this.data[name] === true; }
+      else { input.value = this.data[name] == null ? '' : String(this.data[name]); }
+    }
+  }
+
+  /** Show issues (from validateData) next to their fields; returns the first field element. */
+  showIssues(issues) {
+    for (const el of Object.values(this.errorEls)) { el.textContent = ''; el.closest('.field').classList.remove('invalid'); }
+    let first = null;
+    for (const iss of issues) {
+      const top = iss.field.split('.')[0];
+      const el = this.errorEls[top];
+      if (!el) { continue; }
+      const prefix = iss.field !== top ? iss.field.slice(top.length + 1) + ': ' : '';
+      el.textContent = (el.textContent ? el.textContent + '; ' : '') + prefix + formatIssue(this.schema, iss, getLang());
+      el.closest('.field').classList.add('invalid');
+      first = first || el.closest('.field');
+    }
+    return first;
+  }
+}
