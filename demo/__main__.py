@@ -14,8 +14,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from demo.accounts import registry_has_schools, write_demo_accounts
 from demo.generate import DemoShape, load
-from demo.accounts import write_demo_accounts, registry_has_schools
 from sync.couch import CouchClient
 
 

@@ -135,7 +135,8 @@ def _accounts(manifest: DemoManifest, rng: random.Random, teacher_password: str)
 
 
 def devices_of(manifest: DemoManifest, school_id: str) -> list[str]:
-    return [name for name, acc in manifest.accounts.items() if acc["kind"] == "device" and acc["school_id"] == school_id]
+    return [name for name, acc in manifest.accounts.items()
+            if acc["kind"] == "device" and acc["school_id"] == school_id]
 
 
 # -- reports ---------------------------------------------------------------------------

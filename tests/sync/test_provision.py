@@ -8,16 +8,16 @@ import pytest
 
 from mobile_schema import examples, format_forbidden, validate_document
 from sync.couch import CouchClient
+from sync.design import REPORTS_DESIGN
 from sync.errors import Forbidden, Unauthorized
 from sync.provision import (
     ADMIN_ONLY_SECURITY,
+    ProvisionReport,
     ensure_db,
     provision_school,
     school_db_name,
     school_security,
-    ProvisionReport,
 )
-from sync.design import REPORTS_DESIGN
 
 
 @pytest.fixture
