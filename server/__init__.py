@@ -10,7 +10,7 @@ import logging
 
 from flask import Flask
 
-from server import auth, couchdb
+from server import auth, couchdb, metrics
 from server.api import API_SETTINGS, Api
 from server.config import Settings
 
@@ -27,13 +27,17 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config.update(test_config)
     couchdb.init_app(app)
     auth.init_app(app)
+    metrics.init_app(app)  # /metrics; times every request
 
-    from server import dbproxy, devices, forms, health, pages, summaries, webapp
+    from server import alerts, dbproxy, devices, forms, health, pages, summaries, verification, webapp
 
     api = Api(app)
-    for feature in (health, forms, summaries, devices):
+    for feature in (health, forms, summaries, devices, alerts, verification):
         api.register_blueprint(feature.blp)
     app.register_blueprint(dbproxy.bp)
     app.register_blueprint(webapp.bp)
     app.register_blueprint(pages.bp)
+    from server import admin  # the admin pages and API, officers' corrections (server/admin)
+
+    admin.init_app(app, api)
     return app

@@ -3,6 +3,8 @@
     python -m sync [run] [--shard I/N] [--metrics-port P] [--once]
     python -m sync provision
     python -m sync reprocess <school_id>
+    python -m sync backup --target URL [--check] [--concurrency K] [--match REGEX]
+    python -m sync restore --source URL --db NAME [--db NAME ...]
 
 Exit codes: 0 done (or stopped by SIGTERM after the current batch), 2 bad usage or
 settings, 3 CouchDB refused the credentials.
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import signal
 import sys
 
@@ -35,6 +38,15 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("provision", help="create or upgrade every database")
     reprocess = sub.add_parser("reprocess", help="read a school's database again from the start")
     reprocess.add_argument("school_id")
+    backup = sub.add_parser("backup", help="replicate to a backup CouchDB (see sync/backup.py), or --check it")
+    backup.add_argument("--target", default=os.environ.get("BACKUP_URL"), help="backup server URL with "
+                        "credentials (default BACKUP_URL)")
+    backup.add_argument("--check", action="store_true", help="report the state of every backup; exit 1 if any is bad")
+    backup.add_argument("--concurrency", type=int, default=20, help="one-shot jobs at once (default 20)")
+    backup.add_argument("--match", help="only databases whose name matches this regex")
+    restore = sub.add_parser("restore", help="bring databases back from a backup server")
+    restore.add_argument("--source", required=True, help="backup server URL with credentials")
+    restore.add_argument("--db", action="append", required=True, help="database to restore (repeatable)")
     return parser
 
 
@@ -75,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
                 Checkpointer(client).reset(school_db_name(args.school_id))
                 print(f"{school_db_name(args.school_id)} will be read again from the start", file=sys.stderr)
                 return 0
+            if args.command in ("backup", "restore"):
+                from sync.backup import run_command
+
+                return run_command(client, settings.couchdb_url, args)
         except Unauthorized:
             log.critical("CouchDB refused the credentials in COUCHDB_URL")
             return EXIT_UNAUTHORIZED

@@ -4,12 +4,20 @@ from __future__ import annotations
 
 from datetime import date, timedelta
 
-from marshmallow import Schema, ValidationError, fields, validates_schema
+from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from server.summaries.export import FORMATS
 from server.summaries.service import MAX_RANGE_DAYS
 
 
-class DateRangeArgs(Schema):
+class ExportArgs(Schema):
+    """``format=json|csv|xlsx`` (JSON by default); ``table`` picks the CSV table."""
+
+    format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
+    table = fields.String(load_default=None)
+
+
+class DateRangeArgs(ExportArgs):
     """``from``/``to`` (inclusive); defaults: the last 7 days."""
 
     start = fields.Date(data_key="from", load_default=None)
@@ -27,4 +35,12 @@ class DateRangeArgs(Schema):
     def resolve(args: dict, today: date) -> tuple[date, date]:
         end = args.get("end") or today
         start = args.get("start") or end - timedelta(days=6)
+        if (end - start).days >= MAX_RANGE_DAYS:
+            start = end - timedelta(days=MAX_RANGE_DAYS - 1)
         return start, end
+
+
+class DayArgs(ExportArgs):
+    """``date`` (default: today, local time)."""
+
+    date = fields.Date(load_default=None)

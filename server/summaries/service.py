@@ -1,59 +1,44 @@
-"""County summaries from the ``reports`` views and the registry.
+"""Summaries of a county, a prefecture or the province, from the ``reports`` views and the registry.
 
-The views give, per county (or prefecture, or the province) and day, the summed metric
-vector of every canonical report (``sync.design.METRIC_FIELDS``) and the set of schools
-that reported. The registry and its calendar give who was expected: a school open on the
-date (``opened`` ≤ date < ``closed``), on a school day. Missing = expected − reported;
-a missing report is never read as a zero report.
+The views give, per area and day, the summed metric vector of every canonical report
+(``sync.design.METRIC_FIELDS``), and per county, day and school who reported. The
+registry and its calendar give who was expected: a school open on the date (``opened`` ≤
+date < ``closed``), on a school day of its county. Missing = expected − reported; a missing
+report is never read as a zero report, and a report filed on a holiday or by a school not
+open that day is counted as received but not towards completeness.
+
+A prefecture or the province is the sum of its counties: the per-day vectors come from one
+range query at that level, the per-county breakdown from one multi-key query of the same
+view, and the only per-school rows read are those of schools that were *not* open on some
+date (to keep their reports out of the completeness numerator).
 """
 
 from __future__ import annotations
 
+import datetime as dt
 from collections import defaultdict
-from dataclasses import dataclass
 from datetime import date, timedelta
 
+from server.summaries.registry import PROVINCE, Calendar, RegistryIndex, RegistrySnapshot, School
 from sync.couch import CouchClient
 from sync.design import METRIC_FIELDS
-from sync.provision import REGISTRY_DB, REPORTS_DB
+from sync.errors import NotFound
+from sync.provision import REPORTS_DB, school_db_name
 
 COUNT_FIELDS = METRIC_FIELDS[4:]  # the report's own counts, after reports/zero/on-time
+ABSENCE_FIELDS = ("absent_illness", "absent_fever", "absent_other")
 MAX_RANGE_DAYS = 400
+TREND_DAYS = 7
+MISSING_LOOKBACK_DAYS = 60  # how far back "missing N school days in a row" is counted
+DEADLINE_LOCAL = dt.time(10, 0)  # the daily report's deadline, local time (as the worker's default)
+LEVELS = ("county", "prefecture", PROVINCE)
+
+__all__ = ["COUNT_FIELDS", "LEVELS", "MAX_RANGE_DAYS", "Calendar", "School", "SummaryService", "UnknownArea",
+           "date_range", "rates"]
 
 
 class UnknownArea(LookupError):
-    """No county (or prefecture) with that id in the registry."""
-
-
-@dataclass(frozen=True, kw_only=True)
-class School:
-    id: str
-    name: str
-    county_id: str
-    prefecture_id: str
-    opened: str | None
-    closed: str | None
-
-    def open_on(self, day: str) -> bool:
-        return (self.opened is None or self.opened <= day) and (self.closed is None or day < self.closed)
-
-
-@dataclass(frozen=True, kw_only=True)
-class Calendar:
-    """Which dates are school days: ISO weekdays plus listed holidays (registry ``calendar:*``)."""
-
-    school_weekdays: frozenset[int] = frozenset(range(1, 8))
-    holidays: frozenset[str] = frozenset()
-
-    @classmethod
-    def from_doc(cls, doc: dict | None) -> Calendar:
-        if not doc:
-            return cls()
-        return cls(school_weekdays=frozenset(doc.get("school_weekdays") or range(1, 8)),
-                   holidays=frozenset(doc.get("holidays") or ()))
-
-    def is_school_day(self, day: date) -> bool:
-        return day.isoweekday() in self.school_weekdays and day.isoformat() not in self.holidays
+    """No county, prefecture or school with that id in the registry."""
 
 
 def date_range(start: date, end: date) -> list[date]:
@@ -65,7 +50,7 @@ def _ratio(numerator: float, denominator: float) -> float | None:
 
 
 def rates(totals: dict[str, int]) -> dict[str, float | None]:
-    absent = totals["absent_illness"] + totals["absent_fever"] + totals["absent_other"]
+    absent = sum(totals[name] for name in ABSENCE_FIELDS)
     return {
         "attendance": _ratio(totals["students_present"], totals["students_enrolled"]),
         "absence": _ratio(absent, totals["students_enrolled"]),
@@ -76,35 +61,132 @@ def rates(totals: dict[str, int]) -> dict[str, float | None]:
     }
 
 
-class SummaryService:
-    """Reads summaries; every method raises ``sync.errors.CouchError`` when CouchDB fails."""
+def _empty() -> dict:
+    return {"schools_expected": 0, "reports_received": 0, "reports_from_expected": 0, "zero_reports": 0,
+            "on_time_device": 0, "on_time_server": 0, "totals": dict.fromkeys(COUNT_FIELDS, 0)}
 
-    def __init__(self, couch: CouchClient):
-        self.registry = couch.db(REGISTRY_DB)
+
+def _add_vector(fig: dict, vector: list[int] | None) -> None:
+    if not vector:
+        return
+    named = dict(zip(METRIC_FIELDS, vector, strict=True))
+    fig["reports_received"] += named["reports"]
+    fig["zero_reports"] += named["zero_reports"]
+    fig["on_time_device"] += named["on_time_device"]
+    fig["on_time_server"] += named["on_time_server"]
+    for name in COUNT_FIELDS:
+        fig["totals"][name] += named[name]
+
+
+def _add(into: dict, fig: dict) -> None:
+    for key in ("schools_expected", "reports_received", "reports_from_expected", "zero_reports",
+                "on_time_device", "on_time_server"):
+        into[key] += fig[key]
+    for name in COUNT_FIELDS:
+        into["totals"][name] += fig["totals"][name]
+
+
+def _finish(fig: dict) -> dict:
+    """Add the derived figures (completeness, rates, missing) to summed counts."""
+    fig["schools_missing"] = fig["schools_expected"] - fig["reports_from_expected"]
+    fig["completeness"] = _ratio(fig["reports_from_expected"], fig["schools_expected"])
+    fig["on_time_device_rate"] = _ratio(fig["on_time_device"], fig["reports_received"])
+    fig["on_time_server_rate"] = _ratio(fig["on_time_server"], fig["reports_received"])
+    fig["rates"] = rates(fig["totals"])
+    return fig
+
+
+def _total(days: list[dict]) -> dict:
+    total = _empty()
+    for day in days:
+        _add(total, day)
+    total = _finish(total)
+    total["school_days"] = sum(1 for d in days if d.get("school_day", True) and d["schools_expected"])
+    return total
+
+
+def _trend(days: list[dict], end: date) -> dict:
+    """The last day against the ``TREND_DAYS`` days before it (their total); changes in points."""
+    by_date = {d["date"]: d for d in days}
+    current = by_date[end.isoformat()]
+    before = [by_date[(end - timedelta(days=n)).isoformat()] for n in range(1, TREND_DAYS + 1)]
+    previous = _total(before)
+
+    def pick(fig: dict) -> dict:
+        return {"completeness": fig["completeness"], "on_time_device_rate": fig["on_time_device_rate"],
+                **fig["rates"], "suspected_cases": fig["totals"]["suspected_cases"],
+                "confirmed_cases": fig["totals"]["confirmed_cases"]}
+
+    now, then = pick(current), pick(previous)
+    change = {}
+    for key, value in now.items():
+        if key.endswith("_cases"):  # counts: compare with the previous days' daily mean
+            mean = then[key] / previous["school_days"] if previous["school_days"] else None
+            change[key] = round(value - mean, 4) if mean is not None else None
+        else:
+            change[key] = round(value - then[key], 4) if value is not None and then[key] is not None else None
+    return {"date": end.isoformat(), "previous_from": (end - timedelta(days=TREND_DAYS)).isoformat(),
+            "previous_to": (end - timedelta(days=1)).isoformat(), "current": now, "previous": then,
+            "previous_school_days": previous["school_days"], "change": change}
+
+
+def parse_utc(text: str | None) -> dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+class SummaryService:
+    """Reads summaries; every method raises ``sync.errors.CouchError`` when CouchDB fails and
+    ``UnknownArea`` for an id the registry does not have."""
+
+    def __init__(self, couch: CouchClient, index: RegistryIndex | None = None, *, utc_offset_minutes: int = 480):
+        self.couch = couch
         self.reports = couch.db(REPORTS_DB)
+        self.index = index or RegistryIndex(couch)
+        self.utc_offset = timedelta(minutes=utc_offset_minutes)
+
+    # -- registry ---------------------------------------------------------------------------
+
+    def snapshot(self) -> RegistrySnapshot:
+        return self.index.current()
 
     def county(self, county_id: str) -> dict:
-        doc = self.registry.get_or_none(f"county:{county_id}")
-        if doc is None or doc.get("type") != "county":
+        doc = self.snapshot().counties.get(county_id)
+        if doc is None:
             raise UnknownArea(county_id)
         return doc
 
+    def school(self, school_id: str) -> School:
+        school = self.snapshot().schools.get(school_id)
+        if school is None:
+            raise UnknownArea(school_id)
+        return school
+
     def schools_of_county(self, county_id: str) -> list[School]:
-        rows = self.registry.view("registry", "schools_by_county", startkey=[county_id],
-                                  endkey=[county_id, {}])["rows"]
-        return [School(id=row["id"].split(":", 1)[1], name=row["value"]["name"], county_id=county_id,
-                       prefecture_id=row["value"].get("prefecture_id"), opened=row["value"].get("opened"),
-                       closed=row["value"].get("closed")) for row in rows]
+        return self.snapshot().schools_of(county_id)
 
     def calendar_for(self, county_id: str) -> Calendar:
-        docs = self.registry.all_docs(keys=[f"calendar:{county_id}", "calendar:default"], include_docs=True)["rows"]
-        found = [row.get("doc") for row in docs if row.get("doc")]
-        return Calendar.from_doc(found[0] if found else None)
+        return self.snapshot().calendar_for(county_id)
+
+    # -- views ------------------------------------------------------------------------------
 
     def _metrics_by_day(self, level: str, area_id: str, start: date, end: date) -> dict[str, list[int]]:
         rows = self.reports.view("summaries", "daily", startkey=[level, area_id, start.isoformat()],
                                  endkey=[level, area_id, end.isoformat()], group=True)["rows"]
         return {row["key"][2]: row["value"] for row in rows}
+
+    def _county_metrics(self, county_ids: list[str], days: list[date]) -> dict[tuple[str, str], list[int]]:
+        """Per (county, date) vectors for many counties in one multi-key query."""
+        keys = [["county", c, d.isoformat()] for c in county_ids for d in days]
+        if not keys:
+            return {}
+        rows = self.reports.view("summaries", "daily", keys=keys, group=True)["rows"]
+        return {(row["key"][1], row["key"][2]): row["value"] for row in rows if row.get("value")}
 
     def _reported_by_day(self, county_id: str, start: date, end: date) -> dict[str, set[str]]:
         rows = self.reports.view("summaries", "reported", startkey=[county_id, start.isoformat()],
@@ -114,54 +196,251 @@ class SummaryService:
             reported[row["key"][1]].add(row["key"][2])
         return reported
 
+    def _reported_pairs(self, pairs: list[list[str]]) -> set[tuple[str, str, str]]:
+        """Which of the given [county, date, school] triples have a report."""
+        found: set[tuple[str, str, str]] = set()
+        for chunk in range(0, len(pairs), 2000):
+            rows = self.reports.view("summaries", "reported", keys=pairs[chunk:chunk + 2000], reduce=False)["rows"]
+            found.update(tuple(row["key"]) for row in rows)
+        return found
+
+    def school_metrics(self, county_id: str, start: date, end: date) -> dict[tuple[str, str], list[int]]:
+        """Per (school, date) metric vectors of one county's reports."""
+        rows = self.reports.view("summaries", "school_metrics", startkey=[county_id, start.isoformat()],
+                                 endkey=[county_id, end.isoformat(), {}])["rows"]
+        return {(row["key"][2], row["key"][1]): row["value"] for row in rows}
+
+    # -- county -----------------------------------------------------------------------------
+
     def county_daily(self, county_id: str, start: date, end: date) -> dict:
-        """One row per day of ``start``..``end`` (inclusive) and a total over the range."""
-        self.county(county_id)
-        schools = self.schools_of_county(county_id)
-        calendar = self.calendar_for(county_id)
-        metrics = self._metrics_by_day("county", county_id, start, end)
-        reported = self._reported_by_day(county_id, start, end)
+        """One row per day of ``start``..``end`` (inclusive), a total over the range, and the
+        trend of ``end`` against the 7 days before it."""
+        snap = self.snapshot()
+        county = self.county(county_id)
+        first = min(start, end - timedelta(days=TREND_DAYS))
+        schools = snap.schools_of(county_id)
+        calendar = snap.calendar_for(county_id)
+        metrics = self._metrics_by_day("county", county_id, first, end)
+        reported = self._reported_by_day(county_id, first, end)
         days = []
-        for day in date_range(start, end):
+        for day in date_range(first, end):
             key = day.isoformat()
             school_day = calendar.is_school_day(day)
             expected = [s.id for s in schools if school_day and s.open_on(key)]
             reported_today = reported.get(key, set())
-            vector = metrics.get(key) or [0] * len(METRIC_FIELDS)
-            by_name = dict(zip(METRIC_FIELDS, vector, strict=True))
-            totals = {name: by_name[name] for name in COUNT_FIELDS}
-            from_expected = sum(1 for s in expected if s in reported_today)
-            days.append({
-                "date": key,
-                "school_day": school_day,
-                "schools_expected": len(expected),
-                "reports_received": by_name["reports"],
-                "reports_from_expected": from_expected,
-                "zero_reports": by_name["zero_reports"],
-                "completeness": _ratio(from_expected, len(expected)),
-                "on_time_device": by_name["on_time_device"],
-                "on_time_server": by_name["on_time_server"],
-                "totals": totals,
-                "rates": rates(totals),
-                "missing_school_ids": sorted(s for s in expected if s not in reported_today),
-            })
-        return {"county_id": county_id, "from": start.isoformat(), "to": end.isoformat(), "days": days,
-                "total": self._total(days)}
+            fig = _empty()
+            _add_vector(fig, metrics.get(key))
+            fig["schools_expected"] = len(expected)
+            fig["reports_from_expected"] = sum(1 for s in expected if s in reported_today)
+            fig = _finish(fig)
+            days.append({"date": key, "school_day": school_day, **fig,
+                         "missing_school_ids": sorted(s for s in expected if s not in reported_today)})
+        shown = [d for d in days if d["date"] >= start.isoformat()]
+        return {"level": "county", "county_id": county_id, "prefecture_id": county.get("prefecture_id"),
+                "name": county.get("name") or county_id, "from": start.isoformat(), "to": end.isoformat(),
+                "days": shown, "total": _total(shown), "trend": _trend(days, end)}
 
-    @staticmethod
-    def _total(days: list[dict]) -> dict:
-        totals = {name: sum(d["totals"][name] for d in days) for name in COUNT_FIELDS}
-        expected = sum(d["schools_expected"] for d in days)
-        from_expected = sum(d["reports_from_expected"] for d in days)
-        return {
-            "school_days": sum(1 for d in days if d["school_day"]),
-            "schools_expected": expected,
-            "reports_received": sum(d["reports_received"] for d in days),
-            "reports_from_expected": from_expected,
-            "zero_reports": sum(d["zero_reports"] for d in days),
-            "completeness": _ratio(from_expected, expected),
-            "on_time_device": sum(d["on_time_device"] for d in days),
-            "on_time_server": sum(d["on_time_server"] for d in days),
-            "totals": totals,
-            "rates": rates(totals),
-        }
+    def county_schools(self, county_id: str, start: date, end: date) -> dict:
+        """Per school over the range: days expected, reported, missing, zero reports, totals, rates."""
+        snap = self.snapshot()
+        county = self.county(county_id)
+        calendar = snap.calendar_for(county_id)
+        metrics = self.school_metrics(county_id, start, end)
+        school_days = [d.isoformat() for d in date_range(start, end) if calendar.is_school_day(d)]
+        vectors_of: dict[str, list[list[int]]] = defaultdict(list)
+        for (sid, _day), vector in metrics.items():
+            vectors_of[sid].append(vector)
+        rows = []
+        for school in sorted(snap.schools_of(county_id), key=lambda s: s.id):
+            fig = _empty()
+            expected_days = [d for d in school_days if school.open_on(d)]
+            fig["schools_expected"] = len(expected_days)
+            fig["reports_from_expected"] = sum(1 for d in expected_days if (school.id, d) in metrics)
+            for vector in vectors_of.get(school.id, ()):
+                _add_vector(fig, vector)
+            fig = _finish(fig)
+            fig["days_expected"] = fig.pop("schools_expected")
+            fig["days_missing"] = fig.pop("schools_missing")
+            rows.append({"school_id": school.id, "name": school.name, "opened": school.opened,
+                         "closed": school.closed, **fig})
+        return {"level": "county", "county_id": county_id, "name": county.get("name") or county_id,
+                "from": start.isoformat(), "to": end.isoformat(), "schools": rows}
+
+    def school_daily(self, school_id: str, start: date, end: date) -> dict:
+        """One school's reports per day (the end of the drill-down)."""
+        snap = self.snapshot()
+        school = self.school(school_id)
+        calendar = snap.calendar_for(school.county_id)
+        metrics = self.school_metrics(school.county_id, start, end)
+        days = []
+        for day in date_range(start, end):
+            key = day.isoformat()
+            vector = metrics.get((school_id, key))
+            expected = calendar.is_school_day(day) and school.open_on(key)
+            fig = _empty()
+            _add_vector(fig, vector)
+            fig["schools_expected"] = int(expected)
+            fig["reports_from_expected"] = int(expected and vector is not None)
+            fig = _finish(fig)
+            status = "reported" if vector is not None else ("missing" if expected else "not_expected")
+            days.append({"date": key, "school_day": calendar.is_school_day(day), "expected": expected,
+                         "status": status, "zero_report": bool(fig["zero_reports"]),
+                         "on_time_device": bool(fig["on_time_device"]), "on_time_server": bool(fig["on_time_server"]),
+                         "totals": fig["totals"] if vector is not None else None,
+                         "rates": fig["rates"] if vector is not None else None})
+        return {"level": "school", "school_id": school_id, "name": school.name, "county_id": school.county_id,
+                "prefecture_id": school.prefecture_id, "from": start.isoformat(), "to": end.isoformat(),
+                "days": days}
+
+    # -- prefecture and province ---------------------------------------------------------------
+
+    def area_daily(self, level: str, area_id: str, start: date, end: date) -> dict:
+        """A prefecture's (``level="prefecture"``) or the province's (``level="province"``, id "")
+        figures per day, in total, per county (and per prefecture for the province), with trend."""
+        snap = self.snapshot()
+        counties = snap.counties_of(level, area_id)
+        if level == "prefecture" and area_id not in snap.prefectures and not counties:
+            raise UnknownArea(area_id)
+        first = min(start, end - timedelta(days=TREND_DAYS))
+        days = date_range(first, end)
+        level_vectors = self._metrics_by_day(level, area_id, first, end)
+        county_vectors = self._county_metrics(counties, days)
+        # Schools not open on a school day of their county: their reports are received, not expected.
+        expected_count: dict[tuple[str, str], int] = {}
+        outsiders: list[list[str]] = []
+        for county_id in counties:
+            calendar = snap.calendar_for(county_id)
+            schools = snap.schools_of(county_id)
+            for day in days:
+                key = day.isoformat()
+                if not calendar.is_school_day(day):
+                    expected_count[(county_id, key)] = 0
+                    continue
+                open_now = 0
+                for school in schools:
+                    if school.open_on(key):
+                        open_now += 1
+                    else:
+                        outsiders.append([county_id, key, school.id])
+                expected_count[(county_id, key)] = open_now
+        outsider_reports: dict[tuple[str, str], int] = defaultdict(int)
+        for county_id, key, _school in self._reported_pairs(outsiders) if outsiders else ():
+            outsider_reports[(county_id, key)] += 1
+
+        per_county_day: dict[tuple[str, str], dict] = {}
+        for county_id in counties:
+            calendar = snap.calendar_for(county_id)
+            for day in days:
+                key = day.isoformat()
+                fig = _empty()
+                _add_vector(fig, county_vectors.get((county_id, key)))
+                fig["schools_expected"] = expected_count[(county_id, key)]
+                fig["reports_from_expected"] = (fig["reports_received"] - outsider_reports[(county_id, key)]
+                                                if calendar.is_school_day(day) else 0)
+                per_county_day[(county_id, key)] = fig
+
+        day_rows = []
+        for day in days:
+            key = day.isoformat()
+            fig = _empty()
+            _add_vector(fig, level_vectors.get(key))
+            for county_id in counties:
+                part = per_county_day[(county_id, key)]
+                fig["schools_expected"] += part["schools_expected"]
+                fig["reports_from_expected"] += part["reports_from_expected"]
+            day_rows.append({"date": key, "school_day": fig["schools_expected"] > 0, **_finish(fig)})
+        shown_keys = [d.isoformat() for d in days if d >= start]
+        shown = [row for row in day_rows if row["date"] >= start.isoformat()]
+
+        def area_total(county_ids: list[str]) -> dict:
+            total = _empty()
+            for county_id in county_ids:
+                for key in shown_keys:
+                    _add(total, per_county_day[(county_id, key)])
+            return _finish(total)
+
+        county_rows = [{"county_id": c, "name": snap.name_of("county", c),
+                        "prefecture_id": snap.counties[c].get("prefecture_id"), **area_total([c])}
+                       for c in counties]
+        answer = {"level": level, "id": area_id, "name": snap.name_of(level, area_id) if area_id else "province",
+                  "from": start.isoformat(), "to": end.isoformat(), "days": shown, "total": _total(shown),
+                  "trend": _trend(day_rows, end), "counties": county_rows}
+        if level == PROVINCE:
+            by_prefecture: dict[str, list[str]] = defaultdict(list)
+            for c in counties:
+                by_prefecture[snap.counties[c].get("prefecture_id") or ""].append(c)
+            answer["prefectures"] = [{"prefecture_id": p, "name": snap.name_of("prefecture", p),
+                                      "counties": len(by_prefecture.get(p, [])),
+                                      **area_total(by_prefecture.get(p, []))}
+                                     for p in sorted(set(snap.prefectures) | set(by_prefecture))]
+        return answer
+
+    # -- missing schools ------------------------------------------------------------------------
+
+    def _deadline_utc(self, day: date) -> dt.datetime:
+        return (dt.datetime.combine(day, DEADLINE_LOCAL) - self.utc_offset).replace(tzinfo=dt.UTC)
+
+    def last_sync(self, school_id: str) -> tuple[str | None, str | None]:
+        """When a device of the school last synced, and how that is known.
+
+        From the ``device_status:*`` docs the app writes (``last_sync_at``, newest device);
+        without them, the newest ``received_at`` of the school's canonical reports.
+        """
+        newest = None
+        try:
+            rows = self.couch.db(school_db_name(school_id)).all_docs(
+                startkey="device_status:", endkey="device_status:\ufff0", include_docs=True)["rows"]
+        except NotFound:
+            rows = []
+        for row in rows:
+            stamp = ((row.get("doc") or {}).get("data") or {}).get("last_sync_at")
+            if parse_utc(stamp) and (newest is None or parse_utc(stamp) > parse_utc(newest)):
+                newest = stamp
+        if newest:
+            return newest, "device_status"
+        rows = self.reports.view("summaries", "by_school", startkey=[school_id, {}], endkey=[school_id],
+                                 descending=True, limit=5, include_docs=True)["rows"]
+        stamps = [row["doc"].get("received_at") for row in rows if row.get("doc")]
+        stamps = [s for s in stamps if parse_utc(s)]
+        if stamps:
+            return max(stamps, key=parse_utc), "report_received"
+        return None, None
+
+    def missing(self, county_id: str, day: date) -> dict:
+        """Every school expected on ``day`` without a report, how many school days in a row it has
+        been missing (counting ``day``, up to ``MISSING_LOOKBACK_DAYS`` back), when it last synced,
+        and whether it is silent (synced after the deadline, no report: ``not_reported``) or out of
+        touch (no sync since the deadline: ``not_synced``; the report may be waiting on a device)."""
+        snap = self.snapshot()
+        county = self.county(county_id)
+        calendar = snap.calendar_for(county_id)
+        first = day - timedelta(days=MISSING_LOOKBACK_DAYS - 1)
+        reported = self._reported_by_day(county_id, first, day)
+        school_days = [d for d in reversed(date_range(first, day)) if calendar.is_school_day(d)]
+        deadline = self._deadline_utc(day)
+        rows = []
+        if calendar.is_school_day(day):
+            for school in sorted(snap.schools_of(county_id), key=lambda s: s.id):
+                key = day.isoformat()
+                if not school.open_on(key) or school.id in reported.get(key, set()):
+                    continue
+                streak, last_report = 0, None
+                for past in school_days:
+                    past_key = past.isoformat()
+                    if not school.open_on(past_key):
+                        continue  # not open then: neither missing nor reported, look further back
+                    if school.id in reported.get(past_key, set()):
+                        last_report = past_key
+                        break
+                    streak += 1
+                synced_at, source = self.last_sync(school.id)
+                synced = parse_utc(synced_at)
+                status = "not_reported" if synced and synced >= deadline else "not_synced"
+                rows.append({"school_id": school.id, "name": school.name, "consecutive_school_days": streak,
+                             "at_least": last_report is None, "last_report_date": last_report,
+                             "last_sync_at": synced_at, "last_sync_source": source, "status": status})
+        expected = [s for s in snap.schools_of(county_id) if calendar.is_school_day(day) and s.open_on(day.isoformat())]
+        return {"county_id": county_id, "name": county.get("name") or county_id, "date": day.isoformat(),
+                "school_day": calendar.is_school_day(day), "schools_expected": len(expected),
+                "deadline": self._deadline_utc(day).strftime("%Y-%m-%dT%H:%M:%SZ"),
+                "lookback_days": MISSING_LOOKBACK_DAYS, "missing": rows}

@@ -333,11 +333,15 @@ def test_local_site_streams_continuous_changes(running_local_site):
 # -- gunicorn -------------------------------------------------------------------------
 
 
-def test_gunicorn_check_config_loads_the_app():
+def test_gunicorn_check_config_loads_the_app(tmp_path):
     gunicorn = VENV_BIN / "gunicorn"
     if not gunicorn.exists():
         gunicorn = Path(need("gunicorn"))
-    result = run([str(gunicorn), "--check-config", "-c", str(DEPLOY / "gunicorn.conf.py"), "server.wsgi:app"], cwd=REPO)
+    # The settings the units give it (env file); importing the app does not connect to CouchDB.
+    env = dict(os.environ, COUCHDB_URL="http://service:pw@127.0.0.1:9", VAR_DIR=str(tmp_path), SECRET_KEY="x")
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
+    result = run([str(gunicorn), "--check-config", "-c", str(DEPLOY / "gunicorn.conf.py"), "server.wsgi:app"],
+                 cwd=REPO, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -433,6 +437,24 @@ def test_units_pass_systemd_analyze_verify(tmp_path):
     output = (result.stdout + result.stderr).strip()
     assert result.returncode == 0, output
     assert output == "", output  # unknown keys are only warnings: none allowed
+
+
+def test_backup_timer_and_service_pass_systemd_analyze_verify(tmp_path):
+    analyze = need("systemd-analyze")
+    root = tmp_path / "root"
+    (root / ".venv" / "bin").mkdir(parents=True)
+    stub = root / ".venv" / "bin" / "python"
+    stub.write_text("#!/bin/sh\n")
+    stub.chmod(0o755)
+    for name in ("school-reporting-backup.service", "school-reporting-backup.timer"):
+        text = (DEPLOY / "systemd" / name).read_text().replace("/opt/school-reporting", str(root))
+        (tmp_path / name).write_text(text)
+    service = read_unit("school-reporting-backup.service")["Service"]
+    assert service["Type"] == "oneshot" and "-m sync backup" in service["ExecStart"]
+    result = run([analyze, "verify", "--man=no", str(tmp_path / "school-reporting-backup.service"),
+                  str(tmp_path / "school-reporting-backup.timer")])
+    output = (result.stdout + result.stderr).strip()
+    assert result.returncode == 0 and output == "", output
 
 
 # -- CouchDB ----------------------------------------------------------------------------

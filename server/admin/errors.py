@@ -1,0 +1,35 @@
+"""Why an admin action is refused; ``status`` is the HTTP status the API answers with.
+
+    AdminError (400)
+    ├── NotFoundError (404)      no such school, user, device, job
+    ├── ConflictError (409)      the thing changed meanwhile, or is in the wrong state
+    └── InvalidInput (422)       input that cannot be used; ``errors`` lists each problem
+        └── ImportRejected       a registry file with bad rows (nothing was written)
+"""
+
+from __future__ import annotations
+
+
+class AdminError(Exception):
+    status = 400
+
+    def __init__(self, message: str, *, errors: list | dict | None = None):
+        super().__init__(message)
+        self.message = message
+        self.errors = errors
+
+
+class NotFoundError(AdminError):
+    status = 404
+
+
+class ConflictError(AdminError):
+    status = 409
+
+
+class InvalidInput(AdminError):
+    status = 422
+
+
+class ImportRejected(InvalidInput):
+    """Every bad row of an import, each ``{sheet, line, reason}``."""

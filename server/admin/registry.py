@@ -1,0 +1,385 @@
+"""The registry of prefectures, counties and schools: import from CSV/XLSX, edit, close, reopen.
+
+An import is all or nothing: every row is checked first (columns, ids, names, dates,
+duplicates, that a county's prefecture and a school's county exist in the file or the
+registry); one bad row and nothing is written, and the answer lists every bad row with
+its sheet, line and reason. A good file is written with ``_bulk_docs`` (existing docs
+updated in place, unchanged ones skipped), so running the same import again changes
+nothing.
+
+Files: a CSV holds one kind (the ``kind`` argument, or a ``kind`` column per row); an
+XLSX holds sheets named ``prefectures``, ``counties`` and ``schools`` (or one sheet and
+the ``kind`` argument). The first row names the columns.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from server.admin.errors import ConflictError, ImportRejected, InvalidInput, NotFoundError
+from server.audit import AuditLog
+from sync.couch import CouchClient
+from sync.provision import REGISTRY_DB
+
+KINDS = ("prefectures", "counties", "schools")
+KIND_ALIASES = {"prefecture": "prefectures", "county": "counties", "school": "schools",
+                **{k: k for k in KINDS}}
+COLUMNS = {
+    "prefectures": {"required": ("id", "name"), "optional": ()},
+    "counties": {"required": ("id", "prefecture_id", "name"), "optional": ()},
+    "schools": {"required": ("id", "county_id", "name", "opened"), "optional": ("closed",)},
+}
+DOC_TYPE = {"prefectures": "prefecture", "counties": "county", "schools": "school"}
+ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
+MAX_NAME = 200
+MAX_ROWS = 100_000
+CHUNK = 500
+
+
+@dataclass
+class Row:
+    kind: str
+    sheet: str
+    line: int
+    values: dict
+
+
+@dataclass
+class ImportResult:
+    created: dict = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    updated: dict = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    unchanged: dict = field(default_factory=lambda: dict.fromkeys(KINDS, 0))
+    school_ids: list = field(default_factory=list)
+
+    def as_dict(self) -> dict:
+        return {"created": self.created, "updated": self.updated, "unchanged": self.unchanged}
+
+
+def _cell_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, datetime):
+        return value.date().isoformat()
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value).strip()
+
+
+def _kind(raw: str | None) -> str | None:
+    return KIND_ALIASES.get((raw or "").strip().lower())
+
+
+def parse_file(filename: str, data: bytes, kind: str | None) -> tuple[list[Row], list[dict]]:
+    """Rows of a CSV or XLSX file, and problems with the file's shape (``{sheet, line, reason}``)."""
+    if filename.lower().endswith(".xlsx") or data[:2] == b"PK":
+        return _parse_xlsx(filename, data, kind)
+    return _parse_csv(filename, data, kind)
+
+
+def _parse_csv(filename: str, data: bytes, kind: str | None) -> tuple[list[Row], list[dict]]:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return [], [{"sheet": filename, "line": 0, "reason": "the file is not UTF-8 text (save it as CSV UTF-8)"}]
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    header = [h.strip().lower() for h in (reader.fieldnames or [])]
+    if not header:
+        return [], [{"sheet": filename, "line": 1, "reason": "the file is empty"}]
+    reader.fieldnames = header
+    rows, problems = [], []
+    for values in reader:
+        row_kind = _kind(values.get("kind")) if "kind" in header else _kind(kind)
+        if row_kind is None:
+            problems.append({"sheet": filename, "line": reader.line_num,
+                             "reason": "say which kind of rows these are (kind: prefectures, counties or schools)"})
+            continue
+        if None in values:
+            problems.append({"sheet": filename, "line": reader.line_num, "reason": "more cells than columns"})
+            continue
+        rows.append(Row(row_kind, filename, reader.line_num,
+                        {k: (v or "").strip() for k, v in values.items() if k != "kind"}))
+    return rows, problems
+
+
+def _parse_xlsx(filename: str, data: bytes, kind: str | None) -> tuple[list[Row], list[dict]]:
+    from zipfile import BadZipFile
+
+    from openpyxl import load_workbook
+
+    try:
+        book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except (BadZipFile, KeyError, OSError, ValueError) as exc:
+        return [], [{"sheet": filename, "line": 0, "reason": f"not a readable XLSX file ({type(exc).__name__})"}]
+    rows, problems = [], []
+    try:
+        sheets = list(book.worksheets)
+        for sheet in sheets:
+            sheet_kind = _kind(sheet.title) or (_kind(kind) if len(sheets) == 1 else None)
+            if sheet_kind is None:
+                problems.append({"sheet": sheet.title, "line": 0,
+                                 "reason": "name the sheet prefectures, counties or schools"})
+                continue
+            header: list[str] = []
+            for line, cells in enumerate(sheet.iter_rows(values_only=True), 1):
+                texts = [_cell_text(c) for c in cells]
+                if line == 1:
+                    header = [t.lower() for t in texts]
+                    continue
+                if not any(texts):
+                    continue
+                values = {header[i]: t for i, t in enumerate(texts) if i < len(header) and header[i]}
+                if any(t for i, t in enumerate(texts) if i >= len(header) or not header[i]):
+                    problems.append({"sheet": sheet.title, "line": line,
+                                     "reason": "a value in a column without a name"})
+                    continue
+                rows.append(Row(sheet_kind, sheet.title, line, values))
+    finally:
+        book.close()
+    return rows, problems
+
+
+def _check_date(text: str, column: str) -> str | None:
+    try:
+        date.fromisoformat(text)
+    except ValueError:
+        return f"{column} must be a date YYYY-MM-DD, got {text!r}"
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+        return f"{column} must be a date YYYY-MM-DD, got {text!r}"
+    return None
+
+
+class RegistryAdmin:
+    """Imports and edits registry docs; takes the admin ``CouchClient`` and the audit log."""
+
+    def __init__(self, couch: CouchClient, audit: AuditLog):
+        self.couch = couch
+        self.registry = couch.db(REGISTRY_DB)
+        self.audit = audit
+
+    # -- import ---------------------------------------------------------------------------
+
+    def import_file(self, *, who: str, filename: str, data: bytes, kind: str | None,
+                    dry_run: bool = False) -> ImportResult:
+        """Check every row, then write all of them (or, with ``dry_run``, nothing).
+
+        Raises ``ImportRejected`` (422) listing each bad row; nothing is written then.
+        """
+        rows, problems = parse_file(filename, data, kind)
+        if len(rows) > MAX_ROWS:
+            raise ImportRejected(f"at most {MAX_ROWS} rows per import",
+                                 errors=[{"sheet": filename, "line": 0, "reason": "too many rows"}])
+        if not rows and not problems:
+            problems.append({"sheet": filename, "line": 0, "reason": "no rows to import"})
+        problems.extend(self._header_problems(rows))
+        docs, row_problems = self._build_docs(rows)
+        problems.extend(row_problems)
+        if problems:
+            problems.sort(key=lambda p: (str(p["sheet"]), p["line"]))
+            raise ImportRejected(f"{len(problems)} bad rows: nothing was imported", errors=problems)
+        existing = self._existing([d["_id"] for d in docs])
+        result = ImportResult()
+        writes = []
+        for doc in docs:
+            kind = next(k for k, t in DOC_TYPE.items() if t == doc["type"])
+            current = existing.get(doc["_id"])
+            if current is None:
+                result.created[kind] += 1
+                writes.append(doc)
+            else:
+                merged = dict(current, **doc)
+                if merged == current:
+                    result.unchanged[kind] += 1
+                    continue
+                result.updated[kind] += 1
+                writes.append(merged)
+            if kind == "schools":
+                result.school_ids.append(doc["_id"].split(":", 1)[1])
+        if dry_run:
+            return result
+        failed = []
+        for start in range(0, len(writes), CHUNK):
+            chunk = writes[start:start + CHUNK]
+            failed.extend(r for r in self.registry.bulk_docs(chunk) if not r.ok)
+        self.audit.record(who=who, action="registry.import", target=filename,
+                          after={**result.as_dict(), "ids": [d["_id"] for d in writes[:1000]],
+                                 "failed": [r.id for r in failed]})
+        if failed:
+            # Only a concurrent edit of the same doc gets here (every row was valid): say which.
+            raise ConflictError(f"{len(failed)} documents changed while importing; import the file again",
+                                errors=[{"id": r.id, "reason": r.reason or r.error} for r in failed])
+        return result
+
+    @staticmethod
+    def _header_problems(rows: list[Row]) -> list[dict]:
+        problems, seen = [], set()
+        for row in rows:
+            key = (row.sheet, row.kind)
+            if key in seen:
+                continue
+            seen.add(key)
+            missing = [c for c in COLUMNS[row.kind]["required"] if c not in row.values]
+            if missing:
+                problems.append({"sheet": row.sheet, "line": 1,
+                                 "reason": f"missing columns for {row.kind}: {', '.join(missing)}"})
+        return problems
+
+    def _build_docs(self, rows: list[Row]) -> tuple[list[dict], list[dict]]:
+        problems: list[dict] = []
+        docs: list[dict] = []
+        seen: dict[str, tuple[str, int]] = {}
+        in_file = {kind: {} for kind in KINDS}
+        for row in rows:
+            ident = row.values.get("id", "")
+            if ID_RE.match(ident) and f"{row.kind}:{ident}" not in seen:
+                in_file[row.kind][ident] = row
+        prefectures_known = self._known("prefecture", {r.values.get("prefecture_id", "") for r in rows
+                                                       if r.kind == "counties"})
+        county_docs = self._docs_of("county", {r.values.get("county_id", "") for r in rows if r.kind == "schools"})
+
+        for row in rows:
+            v = row.values
+            reasons = []
+            required = COLUMNS[row.kind]["required"]
+            if any(c not in v for c in required):
+                continue  # reported once for the sheet
+            for column in required:
+                if not v.get(column):
+                    reasons.append(f"{column} is empty")
+            ident = v.get("id", "")
+            if ident and not ID_RE.match(ident):
+                reasons.append(f"id {ident!r} may only have letters, digits, '_' and '-' (1-64)")
+            if len(v.get("name", "")) > MAX_NAME:
+                reasons.append(f"name is longer than {MAX_NAME} characters")
+            key = f"{row.kind}:{ident}"
+            if ident and key in seen:
+                first = seen[key]
+                reasons.append(f"{DOC_TYPE[row.kind]} {ident} appears again (first at {first[0]} line {first[1]})")
+            elif ident:
+                seen[key] = (row.sheet, row.line)
+            doc = {"_id": f"{DOC_TYPE[row.kind]}:{ident}", "type": DOC_TYPE[row.kind], "name": v.get("name", "")}
+            if row.kind == "counties" and v.get("prefecture_id"):
+                pid = v["prefecture_id"]
+                if pid not in in_file["prefectures"] and pid not in prefectures_known:
+                    reasons.append(f"prefecture {pid} is neither in the registry nor in this import")
+                doc["prefecture_id"] = pid
+            if row.kind == "schools":
+                cid = v.get("county_id", "")
+                county_row = in_file["counties"].get(cid)
+                prefecture_id = (county_row.values.get("prefecture_id") if county_row
+                                 else (county_docs.get(cid) or {}).get("prefecture_id"))
+                if cid and county_row is None and cid not in county_docs:
+                    reasons.append(f"county {cid} is neither in the registry nor in this import")
+                opened, closed = v.get("opened", ""), v.get("closed", "")
+                for column, text in (("opened", opened), ("closed", closed)):
+                    if text:
+                        problem = _check_date(text, column)
+                        if problem:
+                            reasons.append(problem)
+                if opened and closed and not reasons and closed < opened:
+                    reasons.append(f"closed {closed} is before opened {opened}")
+                doc.update(county_id=cid, prefecture_id=prefecture_id, opened=opened or None)
+                if "closed" in v:
+                    doc["closed"] = closed or None
+            unknown = set(v) - set(required) - set(COLUMNS[row.kind]["optional"])
+            if unknown:
+                reasons.append(f"unknown columns: {', '.join(sorted(unknown))}")
+            for reason in reasons:
+                problems.append({"sheet": row.sheet, "line": row.line, "reason": reason})
+            if not reasons:
+                docs.append(doc)
+        return docs, problems
+
+    def _known(self, doc_type: str, ids: set[str]) -> set[str]:
+        return set(self._docs_of(doc_type, ids))
+
+    def _docs_of(self, doc_type: str, ids: set[str]) -> dict[str, dict]:
+        wanted = [f"{doc_type}:{i}" for i in sorted(ids) if i and ID_RE.match(i)]
+        found = self._existing(wanted)
+        return {k.split(":", 1)[1]: d for k, d in found.items() if d.get("type") == doc_type}
+
+    def _existing(self, doc_ids: list[str]) -> dict[str, dict]:
+        found: dict[str, dict] = {}
+        for start in range(0, len(doc_ids), 1000):
+            rows = self.registry.all_docs(keys=doc_ids[start:start + 1000], include_docs=True)["rows"]
+            found.update({row["id"]: row["doc"] for row in rows if row.get("doc")})
+        return found
+
+    # -- schools --------------------------------------------------------------------------
+
+    def school(self, school_id: str) -> dict:
+        """The school's registry doc. Raises ``NotFoundError``."""
+        doc = self.registry.get_or_none(f"school:{school_id}") if ID_RE.match(school_id) else None
+        if doc is None or doc.get("type") != "school":
+            raise NotFoundError(f"no school {school_id!r} in the registry")
+        return doc
+
+    def schools(self, *, county_id: str | None = None, status: str | None = None, q: str | None = None,
+                limit: int = 100, offset: int = 0) -> dict:
+        """Schools (of one county, or all), filtered by status (open/closed) and name or id text."""
+        if county_id:
+            rows = self.registry.view("registry", "schools_by_county", startkey=[county_id],
+                                      endkey=[county_id, {}], include_docs=True)["rows"]
+        else:
+            rows = self.registry.view("registry", "by_type", key="school", reduce=False, include_docs=True)["rows"]
+        docs = [row["doc"] for row in rows if row.get("doc")]
+        if status == "open":
+            docs = [d for d in docs if not d.get("closed")]
+        elif status == "closed":
+            docs = [d for d in docs if d.get("closed")]
+        if q:
+            needle = q.lower()
+            docs = [d for d in docs if needle in d["_id"].lower() or needle in str(d.get("name", "")).lower()]
+        return {"total": len(docs), "schools": [self.public_school(d) for d in docs[offset:offset + limit]]}
+
+    @staticmethod
+    def public_school(doc: dict) -> dict:
+        return {"id": doc["_id"].split(":", 1)[1], "name": doc.get("name"), "county_id": doc.get("county_id"),
+                "prefecture_id": doc.get("prefecture_id"), "opened": doc.get("opened"), "closed": doc.get("closed")}
+
+    def update_school(self, *, who: str, school_id: str, changes: dict) -> dict:
+        """Change name, county, opened or closed (``closed: null`` reopens).
+
+        Raises ``NotFoundError``, ``InvalidInput`` (unknown county, closed before opened) or
+        ``ConflictError`` (someone else changed the school meanwhile).
+        """
+        from sync.errors import Conflict
+
+        doc = self.school(school_id)
+        before = self.public_school(doc)
+        updated = dict(doc)
+        if "county_id" in changes and changes["county_id"] != doc.get("county_id"):
+            county = self.registry.get_or_none(f"county:{changes['county_id']}")
+            if county is None or county.get("type") != "county":
+                raise InvalidInput(f"no county {changes['county_id']!r} in the registry")
+            updated.update(county_id=changes["county_id"], prefecture_id=county.get("prefecture_id"))
+        for key in ("name", "opened", "closed"):
+            if key in changes:
+                value = changes[key]
+                updated[key] = value.isoformat() if isinstance(value, date) else value
+        if updated.get("closed") and updated.get("opened") and updated["closed"] < updated["opened"]:
+            raise InvalidInput(f"closed {updated['closed']} is before opened {updated['opened']}")
+        after = self.public_school(updated)
+        if after == before:
+            return after
+        try:
+            self.registry.put(updated)
+        except Conflict as exc:
+            raise ConflictError("the school was changed meanwhile; reload and try again") from exc
+        if before["closed"] != after["closed"]:
+            action = "school.close" if after["closed"] else "school.reopen"
+        else:
+            action = "school.update"
+        self.audit.record(who=who, action=action, target=f"school:{school_id}", before=before, after=after)
+        return after
+
+
+def import_columns() -> dict:
+    """What an import file must look like (for the API's GET and the page)."""
+    return {kind: {"required": list(spec["required"]), "optional": list(spec["optional"])}
+            for kind, spec in COLUMNS.items()}
