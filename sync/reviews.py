@@ -210,9 +210,15 @@ def apply_review_decision(client: CouchClient, review_id: str, *, values: dict, 
         else:
             raise ReviewError(f"{review['doc_id']} kept changing; try again")
     resolved_at = now_iso()
+    # Same shape as the service's audit log (server/audit.py): time-ordered id, who/at/action/target.
     audit = {
-        "_id": f"audit:{uuid.uuid4().hex}",
+        "_id": f"audit:{resolved_at}:{uuid.uuid4().hex[:8]}",
         "type": "audit",
+        "who": officer,
+        "at": resolved_at,
+        "target": f"{review['db']}/{review['doc_id']}",
+        "before": {"review": review_id, "status": review.get("status")},
+        "after": {"values": values, "written_rev": written_rev},
         "status": "done",
         "action": "review_decision",
         "db": review["db"],

@@ -40,7 +40,7 @@ from sync.provision import (
     school_db_name,
 )
 from sync.quarantine import error_reason, issue_reason, quarantine_doc
-from sync.reviews import history_review, roster_review
+from sync.reviews import SERVICE_DEVICE, history_review, roster_review
 from sync.settings import WorkerSettings
 
 log = logging.getLogger("sync.worker")
@@ -414,8 +414,11 @@ class Worker:
                 kept = dict(previous, flags=sorted(set(previous.get("flags") or []) | {"history_violation"}))
                 return RowOutcome(canonical=kept, ops=ops)
         roster = self.registry.roster(school_id)
-        author = (migrated.get("meta") or {}).get("author")
-        if roster is not None and author not in roster:
+        meta = migrated.get("meta") or {}
+        author = meta.get("author")
+        # The service writes officers' corrections and review decisions; its authors are officers.
+        by_service = meta.get("device") in {SERVICE_DEVICE, self.client.username}
+        if roster is not None and author not in roster and not by_service:
             flags.append("author_not_on_roster")
             ops.append(roster_review(db=ctx.name, body=doc, school_id=school_id, county_id=county_id,
                                      created_at=now))

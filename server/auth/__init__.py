@@ -139,22 +139,26 @@ class SignInRefused(Exception):
         self.message = message
 
 
+_GONE = "gone"  # cached marker: the account was deleted or deactivated
+
+
 def _account_roles(name: str) -> tuple[str, ...] | None:
-    """The account's current roles (None when it no longer exists). Server admins have ``_admin``."""
+    """The account's current roles (None when deleted or deactivated). Server admins have ``_admin``."""
     cached = _accounts.get(name)
     if cached is not None:
-        return cached or None
+        return None if cached == _GONE else cached
     couch = get_couch()
     if name == couch.username:
         roles: tuple[str, ...] = ("_admin",)
     else:
         try:
             doc = couch.db("_users").get(f"org.couchdb.user:{name}")
-            roles = tuple(doc.get("roles") or ())
         except NotFound:
-            roles = ()
-            _accounts.put(name, roles)
+            doc = None
+        if doc is None or doc.get("deactivated"):
+            _accounts.put(name, _GONE)
             return None
+        roles = tuple(doc.get("roles") or ())
     _accounts.put(name, roles)
     return roles
 

@@ -126,6 +126,16 @@ def test_author_not_on_roster_is_counted_flagged_and_reviewed(world):
     assert [(r["reason"], r["author"], r["status"]) for r in reviews] == [("roster", "stranger", "open")]
 
 
+def test_an_officers_correction_written_by_the_service_is_not_a_roster_problem(world):
+    school = world.add_school(roster=("t1",))
+    doc = report(school, days_ago(1), author="officer_c1", device="service")
+    world.db(school).put(doc)
+    run_until_idle(world.couch, world.settings())
+    [canonical] = world.canonicals().values()
+    assert canonical["flags"] == []
+    assert not [r for r in world.ops_docs("review_item") if r["reason"] == "roster"]
+
+
 def test_a_school_missing_from_the_registry_is_quarantined_after_retries(world):
     good = world.add_school()
     orphan = world.add_school(registered=False)
