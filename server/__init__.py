@@ -29,10 +29,10 @@ def create_app(test_config: dict | None = None) -> Flask:
     auth.init_app(app)
     metrics.init_app(app)  # /metrics; times every request
 
-    from server import alerts, dbproxy, devices, forms, health, pages, summaries, verification, webapp
+    from server import alerts, dbproxy, devices, forms, health, pages, reviews, summaries, verification, webapp
 
     api = Api(app)
-    for feature in (health, forms, summaries, devices, alerts, verification):
+    for feature in (health, forms, summaries, devices, alerts, verification, reviews):
         api.register_blueprint(feature.blp)
     app.register_blueprint(dbproxy.bp)
     app.register_blueprint(webapp.bp)

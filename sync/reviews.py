@@ -167,7 +167,7 @@ def decided_document(current: dict, values: dict[str, Any], officer: str, now: d
         clocks[name] = {"at": clock, "base": (clocks.get(name) or {}).get("at")}
         last = clock
         doc["data"][name] = copy.deepcopy(values[name])
-    meta.update(author=officer, clocks=clocks, updated_at=now_iso())
+    meta.update(author=officer, device=SERVICE_DEVICE, clocks=clocks, updated_at=now_iso())
     doc["meta"] = meta
     return doc
 

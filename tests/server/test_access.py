@@ -70,6 +70,11 @@ SCOPED = {
     "admin_pages.databases": ("/admin/databases?county_id={c}", {"admin"}),
     "admin_pages.replications": ("/admin/replications", {"admin"}),
     "admin_pages.audit": ("/admin/audit?limit=5", {"admin"}),
+    # the review queue and quarantine (tests/server/test_reviews.py)
+    "reviews.list_reviews": ("/api/v1/reviews?county={c}", ALL_OFFICERS_OF_C),
+    "reviews.get_review": ("/api/v1/reviews/review:{c}", ALL_OFFICERS_OF_C),
+    "reviews.decide_review": ("/api/v1/reviews/review:{c}", ALL_OFFICERS_OF_C),  # POST; GET checks the same
+    "reviews.list_quarantine": ("/api/v1/quarantine?county={c}", ALL_OFFICERS_OF_C),
 }
 PUBLIC_BY_NAME = {"static", "api-docs.openapi_json"}
 
@@ -87,6 +92,10 @@ def area(couch):
             {"_id": f"school:{c}s1", "type": "school", "county_id": c, "prefecture_id": p, "name": "S1",
              "opened": "2020-01-01", "closed": None}]
     registry.bulk_docs(docs)
+    review = {"_id": f"review:{c}", "type": "review_item", "status": "open", "county_id": c, "school_id": f"{c}s1",
+              "db": f"school_{c}s1", "doc_id": "report:daily_health:2020-01-06", "reason": "hard_conflict",
+              "fields": [], "created_at": "2020-01-06T03:00:00.000Z"}
+    couch.db("ops").put(review)
     names = {}
     for role, roles in ROLES.items():
         name = f"{role}_{run}"
@@ -98,6 +107,7 @@ def area(couch):
     for doc in docs:
         current = registry.get(doc["_id"])
         registry.delete(doc["_id"], current["_rev"])
+    couch.db("ops").delete(review["_id"], review["_rev"])
 
 
 def basic(name: str, password: str = PASSWORD) -> dict:
