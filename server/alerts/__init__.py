@@ -13,7 +13,7 @@ from marshmallow import Schema, fields, validate
 from server.alerts.service import AlertId, AlertService, BadAlertId
 from server.api import Blueprint, abort
 from server.auth import login_required, require_county
-from server.summaries import send_answer, local_today, summary_service
+from server.summaries import local_today, send_answer, summary_service
 from server.summaries.schemas import DayArgs
 from server.summaries.service import UnknownArea
 
