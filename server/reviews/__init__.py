@@ -26,7 +26,8 @@ QUARANTINE_TYPE = "quarantine"
 
 
 class ListArgs(Schema):
-    county = fields.String(load_default=None, metadata={"description": "county id (officers of one county may omit it)"})
+    county = fields.String(load_default=None,
+                           metadata={"description": "county id (officers of one county may omit it)"})
     status = fields.String(load_default="open", validate=validate.OneOf(["open", "resolved", "all"]))
     limit = fields.Integer(load_default=100, validate=validate.Range(min=1, max=1000))
 
