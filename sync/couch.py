@@ -237,14 +237,11 @@ class CouchClient:
         """
         if not self.has("_db_updates"):
             raise UnsupportedByServer("_db_updates")
-        try:
-            return self.request(
-                "GET", "/_db_updates",
-                params={"since": since, "feed": feed, "timeout": int(timeout_s * 1000)},
-                timeout=timeout_s + 10,
-            )
-        except CouchUnavailable:
-            raise
+        return self.request(
+            "GET", "/_db_updates",
+            params={"since": since, "feed": feed, "timeout": int(timeout_s * 1000)},
+            timeout=timeout_s + 10,
+        )
 
     def scheduler_docs(self) -> list[dict] | None:
         """Replication states from ``_scheduler/docs``, or None where the server lacks it."""
