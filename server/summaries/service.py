@@ -20,6 +20,7 @@ from collections import defaultdict
 from datetime import date, timedelta
 
 from server.summaries.registry import PROVINCE, Calendar, RegistryIndex, RegistrySnapshot, School
+from sync.canonical import parse_iso as parse_utc  # the timestamp format every document uses
 from sync.couch import CouchClient
 from sync.design import METRIC_FIELDS
 from sync.errors import NotFound
@@ -128,16 +129,6 @@ def _trend(days: list[dict], end: date) -> dict:
     return {"date": end.isoformat(), "previous_from": (end - timedelta(days=TREND_DAYS)).isoformat(),
             "previous_to": (end - timedelta(days=1)).isoformat(), "current": now, "previous": then,
             "previous_school_days": previous["school_days"], "change": change}
-
-
-def parse_utc(text: str | None) -> dt.datetime | None:
-    if not isinstance(text, str) or not text:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
 
 
 class SummaryService:
