@@ -42,6 +42,8 @@ class Settings:
     secret_key: str
     var_dir: Path
     utc_offset_minutes: int = 480
+    report_deadline_local: str = "10:00"  # same variable as the worker's: timeliness must agree
+    metrics_allowed: str = ""  # addresses/networks besides loopback that may scrape /metrics
     worker_stale_after_s: int = 120
     secure_cookies: bool = False
 
@@ -56,5 +58,7 @@ class Settings:
             secret_key=_secret_key(var_dir),
             var_dir=var_dir,
             utc_offset_minutes=_env_int("LOCAL_UTC_OFFSET_MINUTES", 480),
+            report_deadline_local=os.environ.get("REPORT_DEADLINE_LOCAL", "10:00"),
+            metrics_allowed=os.environ.get("METRICS_ALLOWED", ""),
             secure_cookies=os.environ.get("SECURE_COOKIES", "") in ("1", "true", "yes"),
         )

@@ -69,7 +69,7 @@ def _record_exception(_sender, exception: BaseException, **_extra) -> None:
 
 
 def _allowed_networks(app: Flask) -> list:
-    raw = app.config.get("METRICS_ALLOWED", os.environ.get("METRICS_ALLOWED", ""))
+    raw = app.config.get("METRICS_ALLOWED", app.config["SETTINGS"].metrics_allowed)
     return [ipaddress.ip_network(part.strip(), strict=False) for part in raw.split(",") if part.strip()]
 
 

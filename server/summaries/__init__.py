@@ -36,7 +36,9 @@ def summary_service() -> SummaryService:
     index = current_app.extensions.get("registry_index")
     if index is None:
         index = current_app.extensions.setdefault("registry_index", RegistryIndex(get_couch()))
-    return SummaryService(get_couch(), index, utc_offset_minutes=current_app.config["SETTINGS"].utc_offset_minutes)
+    settings = current_app.config["SETTINGS"]
+    return SummaryService(get_couch(), index, utc_offset_minutes=settings.utc_offset_minutes,
+                          deadline_local=settings.report_deadline_local)
 
 
 def trend_rows(trend: dict) -> list[dict]:

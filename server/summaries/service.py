@@ -31,7 +31,6 @@ ABSENCE_FIELDS = ("absent_illness", "absent_fever", "absent_other")
 MAX_RANGE_DAYS = 400
 TREND_DAYS = 7
 MISSING_LOOKBACK_DAYS = 60  # how far back "missing N school days in a row" is counted
-DEADLINE_LOCAL = dt.time(10, 0)  # the daily report's deadline, local time (as the worker's default)
 LEVELS = ("county", "prefecture", PROVINCE)
 
 __all__ = ["COUNT_FIELDS", "LEVELS", "MAX_RANGE_DAYS", "Calendar", "School", "SummaryService", "UnknownArea",
@@ -135,11 +134,13 @@ class SummaryService:
     """Reads summaries; every method raises ``sync.errors.CouchError`` when CouchDB fails and
     ``UnknownArea`` for an id the registry does not have."""
 
-    def __init__(self, couch: CouchClient, index: RegistryIndex | None = None, *, utc_offset_minutes: int = 480):
+    def __init__(self, couch: CouchClient, index: RegistryIndex | None = None, *, utc_offset_minutes: int = 480,
+                 deadline_local: str = "10:00"):
         self.couch = couch
         self.reports = couch.db(REPORTS_DB)
         self.index = index or RegistryIndex(couch)
         self.utc_offset = timedelta(minutes=utc_offset_minutes)
+        self.deadline_local = dt.time.fromisoformat(deadline_local)
 
     # -- registry ---------------------------------------------------------------------------
 
@@ -369,7 +370,7 @@ class SummaryService:
     # -- missing schools ------------------------------------------------------------------------
 
     def _deadline_utc(self, day: date) -> dt.datetime:
-        return (dt.datetime.combine(day, DEADLINE_LOCAL) - self.utc_offset).replace(tzinfo=dt.UTC)
+        return (dt.datetime.combine(day, self.deadline_local) - self.utc_offset).replace(tzinfo=dt.UTC)
 
     def last_sync(self, school_id: str) -> tuple[str | None, str | None]:
         """When a device of the school last synced, and how that is known.
