@@ -404,7 +404,9 @@ def test_env_example_names_every_variable_the_units_use():
         "VAR_DIR",
         "HOST",
         "PORT",
-        "LOCAL_TIMEZONE",
+        "LOCAL_UTC_OFFSET_MINUTES",
+        "REPORT_DEADLINE_LOCAL",
+        "SECURE_COOKIES",
         "WORKER_SHARDS",
         "WORKER_METRICS_BASE_PORT",
     } <= names
