@@ -4,8 +4,10 @@ Types, required fields, bounds, lengths and choices come from
 marshmallow-jsonschema; this module adds what it cannot know (anchored
 patterns of our own validators, dates, the privacy guard) and the ``x-``
 keys a form renderer needs: ``x-fields`` (labels, help, unit, abnormal,
-merge, order), ``x-merge-groups``, ``x-rules`` (cross-field rules as data)
-and ``x-messages`` (the bilingual catalogue).
+merge, order, and ``choices``: the bilingual labels of a choice field's codes,
+which nested fields carry in their ``definitions`` property too),
+``x-merge-groups``, ``x-rules`` (cross-field rules as data) and
+``x-messages`` (the bilingual catalogue).
 """
 
 from __future__ import annotations

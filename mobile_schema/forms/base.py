@@ -136,13 +136,19 @@ def meta(
     abnormal: bool = False,
     merge: str = "latest",
     ordered: bool = False,
+    choices: Mapping[str, tuple[str, str]] | None = None,
 ) -> dict[str, Any]:
     """Field metadata in the shape every form uses.
 
     ``ordered`` marks a choice field whose choices are listed in the order a
     case moves through them (merged by "max", never moving back).
+    ``choices`` gives a choice field (or a list of choices) its labels:
+    code -> (English, Chinese), kept as ``{code: {"en", "zh"}}``. Labels are
+    for people only: what is valid is still the field's own list of codes.
     """
     m: dict[str, Any] = {"label": {"en": en, "zh": zh}, "abnormal": abnormal, "merge": merge}
+    if choices:
+        m["choices"] = {code: {"en": c_en, "zh": c_zh} for code, (c_en, c_zh) in choices.items()}
     if help_en or help_zh:
         m["help"] = {"en": help_en or "", "zh": help_zh or ""}
     if unit:

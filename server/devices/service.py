@@ -5,9 +5,9 @@ vouches for it once, online; it then syncs the school's database as
 ``device_<uuid4 hex>`` with roles ``school:<id>`` and ``device``.
 
 An inspector's device: the inspector (role ``inspector:<county>``) who will use it
-enrols it for the county (the device is personal: its roster is that inspector); it syncs ``inspections_<county>`` with roles ``inspector:<county>`` and
-``device``, and gets the county's schools (registry view ``registry/schools_by_county``)
-and the inspection checklist.
+enrols it for the county (the device is personal: its roster is that inspector); it
+syncs ``inspections_<county>`` with roles ``inspector:<county>`` and ``device``, and gets
+the county's schools (registry view ``registry/schools_by_county``) and the checklist.
 
 The registry keeps ``device:<name>`` so an admin can see and revoke a device (deleting
 the ``_users`` account ends its syncing at once). ``refresh`` answers a device that asks

@@ -19,7 +19,7 @@ from werkzeug.serving import make_server
 
 from server import create_app
 from server.config import Settings
-from sync.provision import provision_core, provision_school, school_db_name
+from sync.provision import inspections_db_name, provision_core, provision_inspections, provision_school, school_db_name
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -119,6 +119,38 @@ def school(couch, run_id):
             registry.delete(current["_id"], current["_rev"])
     try:
         couch.db(school_db_name(school_id)).delete_database()
+    except Exception:  # noqa: BLE001 - cleanup must not hide the test's own failure
+        pass
+
+
+@dataclass(frozen=True)
+class Inspector:
+    county_id: str
+    db_name: str
+    username: str
+    display_name: str
+    school: School
+
+
+@pytest.fixture
+def inspector(couch, school):
+    """An inspector of the school's county (role ``inspector:<county>``) and the county's
+    provisioned inspections database; their devices are removed afterwards."""
+    registry = couch.db("registry")
+    username = f"i_{school.id}"
+    provision_inspections(couch, school.county_id)
+    couch.put_user(username, password=TEACHER_PASSWORD, roles=[f"inspector:{school.county_id}"],
+                   display_name="赵督导")
+    yield Inspector(county_id=school.county_id, db_name=inspections_db_name(school.county_id), username=username,
+                    display_name="赵督导", school=school)
+    rows = registry.all_docs(startkey="device:", endkey="device:\ufff0", include_docs=True)["rows"]
+    for doc in (row["doc"] for row in rows):
+        if doc.get("county_id") == school.county_id:
+            couch.delete_user(doc["_id"].split(":", 1)[1])
+            registry.delete(doc["_id"], doc["_rev"])
+    couch.delete_user(username)
+    try:
+        couch.db(inspections_db_name(school.county_id)).delete_database()
     except Exception:  # noqa: BLE001 - cleanup must not hide the test's own failure
         pass
 

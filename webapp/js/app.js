@@ -1,5 +1,6 @@
 // The teacher app: enrol the device, pick who you are, file and correct reports offline,
-// see every record's honest sync state.
+// see every record's honest sync state. On an inspector's device (enrolled for a county)
+// the same app files inspections of the county's schools instead.
 
 import { h, modal, toast } from './dom.js';
 import { t, pick, getLang, setLang } from './i18n.js';
@@ -28,6 +29,12 @@ function ensureRuntime() {
   window.app = { store, syncer };  // for tests and support: the page's own databases
   store.onChange(queueHome);
   syncer.onState(queueHome);
+  syncer.onRefresh((rosterChanged) => {
+    // A teacher added (or removed) on the server: show the new list, unless a PIN is being typed.
+    if (root.dataset.screen === 'who' && rosterChanged && !document.getElementById('pin-form')) { render(); }
+    else if (root.dataset.screen === 'home' && !device.currentTeacher()) { render(); }
+    else { queueHome(); }
+  });
   syncer.start();
 }
 
@@ -45,8 +52,9 @@ function header() {
   const teacher = device.currentTeacher();
   return h('header', { class: 'top' },
     h('div', { class: 'title' },
-      h('h1', {}, t('app_title')),
-      e ? h('p', { class: 'sub' }, (e.school_name || e.school_id), teacher ? ' · ' + teacher.display_name : '') : null),
+      h('h1', {}, t(device.isInspector() ? 'app_title_inspector' : 'app_title')),
+      e ? h('p', { class: 'sub' }, device.isInspector() ? t('inspector_of', { county: e.county_name || e.county_id }) : (e.school_name || e.school_id),
+        teacher ? ' · ' + teacher.display_name : '') : null),
     h('div', { class: 'top-actions' },
       h('button', { class: 'btn small', id: 'lang', onclick: () => { setLang(getLang() === 'zh' ? 'en' : 'zh'); render(); } }, t('switch_lang')),
       teacher ? h('button', { class: 'btn small', id: 'switch-teacher', onclick: () => { device.setTeacher(null); go({ name: 'home' }); } }, t('switch_teacher')) : null));
@@ -76,7 +84,7 @@ function enrolScreen() {
   const form = h('form', { class: 'card', id: 'enrol-form' },
     h('p', {}, t('enrol_intro')),
     field('username', t('username')), field('password', t('password'), 'password'),
-    field('school_id', t('school_id_admin')), field('label', t('device_label')),
+    field('school_id', t('school_id_admin')), field('county_id', t('county_id_admin')), field('label', t('device_label')),
     h('button', { class: 'btn primary big', type: 'submit' }, t('enrol_button')), error);
   form.addEventListener('submit', async (ev) => {
     ev.preventDefault();
@@ -102,7 +110,12 @@ function whoScreen() {
   const box = h('div', { class: 'card', id: 'pin-box' });
   const list = h('ul', { class: 'roster' }, (e.roster || []).map((teacher) => h('li', {},
     h('button', { class: 'btn big roster-name', dataset: { username: teacher.username }, onclick: () => pinPrompt(teacher, box) }, teacher.display_name))));
-  return h('main', { dataset: { screen: 'who' } }, h('h2', {}, t('who_title')), list, box);
+  const refresh = h('button', { class: 'btn small', id: 'roster-refresh', onclick: async () => {
+    refresh.disabled = true;
+    try { await syncer.refreshNow(); render(); } catch (err) { refresh.disabled = false; toast(t('roster_refresh_failed')); }
+  } }, t('roster_refresh'));
+  return h('main', { dataset: { screen: 'who' } }, h('h2', {}, t('who_title')), list,
+    h('p', { class: 'help' }, t('roster_missing'), ' ', refresh), box);
 }
 
 function pinPrompt(teacher, box) {
@@ -152,9 +165,15 @@ async function syncBar() {
     h('button', { class: 'btn', id: 'sync-now', disabled: s.revoked, onclick: () => { syncer.syncNow(); } }, t('sync_now')));
 }
 
+function schoolName(schoolId) {
+  const found = ((device.enrolment() || {}).schools || []).find((s) => s.school_id === schoolId);
+  return found ? found.name : schoolId;
+}
+
 function recordItem(r) {
   const zero = r.doc && r.doc.data && r.doc.data.zero_report === true;
-  const formName = t('form_' + r.form);
+  const where = r.form === 'inspection' ? ((r.doc && r.doc.school_id) || (r.draft && r.draft.school_id)) : null;
+  const formName = t('form_' + r.form) + (where ? ' · ' + schoolName(where) : '');
   return h('li', { class: 'record state-' + r.state, dataset: { id: r.id, state: r.state, form: r.form, date: r.date } },
     h('button', { class: 'record-open', onclick: () => go({ name: 'form', form: r.form, docId: r.id, date: r.date }) },
       h('span', { class: 'record-title' }, formName, ' ', r.date),
@@ -174,10 +193,13 @@ function noticeBox(notice) {
 
 async function homeScreen() {
   const records = await store.records();
-  const actions = h('section', { class: 'actions' },
-    h('button', { class: 'btn primary big', id: 'new-daily', onclick: () => go({ name: 'form', form: 'daily_health', date: today() }) }, t('new_daily')),
-    h('button', { class: 'btn big zero', id: 'zero-today', onclick: () => go({ name: 'form', form: 'daily_health', date: today(), zero: true }) }, t('zero_today')),
-    h('button', { class: 'btn big', id: 'new-incident', onclick: () => go({ name: 'form', form: 'incident', date: today() }) }, t('new_incident')));
+  const actions = device.isInspector()
+    ? h('section', { class: 'actions' },
+      h('button', { class: 'btn primary big', id: 'new-inspection', onclick: () => go({ name: 'form', form: 'inspection', date: today() }) }, t('new_inspection')))
+    : h('section', { class: 'actions' },
+      h('button', { class: 'btn primary big', id: 'new-daily', onclick: () => go({ name: 'form', form: 'daily_health', date: today() }) }, t('new_daily')),
+      h('button', { class: 'btn big zero', id: 'zero-today', onclick: () => go({ name: 'form', form: 'daily_health', date: today(), zero: true }) }, t('zero_today')),
+      h('button', { class: 'btn big', id: 'new-incident', onclick: () => go({ name: 'form', form: 'incident', date: today() }) }, t('new_incident')));
   const list = records.length
     ? h('ul', { class: 'records', id: 'records' }, records.map(recordItem))
     : h('p', { class: 'help', id: 'records' }, t('no_records'));
@@ -204,6 +226,24 @@ async function formScreen(v) {
   const body = h('div', { id: 'form-body' });
   const banner = h('p', { class: 'err', role: 'alert', id: 'form-error' });
   let formView = null;
+  // An inspection names the school visited: one of the county's schools, chosen here.
+  const e = device.enrolment();
+  const visits = schema['x-form'].doc_type === 'inspection' && device.isInspector();
+  let schoolId = v.schoolId || null;
+  const schoolError = h('p', { class: 'err', role: 'alert' });
+  const schoolSelect = visits ? h('select', { id: 'inspection-school', name: 'school_id', onchange: (ev) => {
+    schoolId = ev.target.value || null;
+    v.schoolId = schoolId;
+    schoolError.textContent = '';
+    scheduleDraft();
+  } }) : null;
+  const fillSchools = () => {
+    if (!schoolSelect) { return; }
+    const schools = (e.schools || []).slice();
+    if (schoolId && !schools.some((s) => s.school_id === schoolId)) { schools.push({ school_id: schoolId, name: schoolId }); }
+    schoolSelect.replaceChildren(h('option', { value: '' }, t('choose_school')),
+      ...schools.map((s) => h('option', { value: s.school_id, selected: s.school_id === schoolId }, s.name)));
+  };
 
   const load = async () => {
     existing = await store.getDoc(docId);
@@ -214,7 +254,13 @@ async function formScreen(v) {
     if (v.zero && !existing) { applyZero(schema, data, true); }
     const zero = zeroRule(schema);
     if (zero && data[zero.flag] === undefined) { data[zero.flag] = false; }  // a report is not a zero report unless said
-    formView = new FormView(schema, data, { onInput: scheduleDraft, nowIso: clock.nowIso });
+    if (visits) {
+      schoolId = schoolId || (draft && draft.school_id) || (existing && existing.school_id) || null;
+      fillSchools();
+      // Who inspected: the inspector using the device, unless already written.
+      if (schema['x-fields'].inspector && data.inspector === undefined) { data.inspector = teacher.display_name || teacher.username; }
+    }
+    formView = new FormView(schema, data, { onInput: scheduleDraft, nowIso: clock.nowIso, checklist: e.checklist });
     body.replaceChildren(formView.el);
     body.dataset.docId = docId;
     Object.assign(v, { docId, date, data });
@@ -223,7 +269,8 @@ async function formScreen(v) {
   const scheduleDraft = () => {
     clearTimeout(saveTimer);
     saveTimer = setTimeout(async () => {
-      await store.saveDraft(docId, { form: v.form, date: dated ? date : null, data, author: teacher.username, base_rev: existing ? existing._rev : null });
+      await store.saveDraft(docId, { form: v.form, date: dated ? date : null, data, author: teacher.username, base_rev: existing ? existing._rev : null,
+        ...(visits ? { school_id: schoolId } : {}) });
       status.textContent = t('draft_saved');
     }, 300);
   };
@@ -239,7 +286,13 @@ async function formScreen(v) {
     clearTimeout(saveTimer);
     const issues = validateData(schema, data);
     const first = formView.showIssues(issues);
-    if (issues.length) { banner.textContent = t('fix_errors'); if (first) { first.scrollIntoView({ block: 'center' }); } return; }
+    schoolError.textContent = visits && !schoolId ? t('required_school') : '';
+    if (issues.length || schoolError.textContent) {
+      banner.textContent = t('fix_errors');
+      const at = first || (schoolError.textContent ? schoolSelect : null);
+      if (at) { at.scrollIntoView({ block: 'center' }); }
+      return;
+    }
     banner.textContent = '';
     const doubt = clock.clockDoubt();
     if (doubt && dated) {
@@ -250,7 +303,8 @@ async function formScreen(v) {
     }
     submitBtn.disabled = true;
     try {
-      await store.submit(schema, docId, dated ? date : null, data, teacher);
+      await store.submit(schema, docId, dated ? date : null, data, teacher,
+        visits ? { school_id: schoolId, county_id: e.county_id } : {});
       toast(t('submitted'));
       go({ name: 'home' });
     } catch (err) {
@@ -263,7 +317,9 @@ async function formScreen(v) {
     h('div', { class: 'form-head' },
       h('button', { class: 'btn small', id: 'back', onclick: () => go({ name: 'home' }) }, '‹ ' + t('back')),
       h('h2', {}, t('form_' + v.form))),
-    dated ? h('label', { class: 'field date-field' }, h('span', { class: 'label' }, t('report_date')), dateInput) : null,
+    visits ? h('div', { class: 'field', dataset: { field: 'school_id' } },
+      h('label', { class: 'label', for: 'inspection-school' }, t('inspected_school'), ' *'), schoolSelect, schoolError) : null,
+    dated ? h('label', { class: 'field date-field' }, h('span', { class: 'label' }, t(visits ? 'visit_date' : 'report_date')), dateInput) : null,
     body, banner, submitBtn, status);
 }
 

@@ -18,9 +18,10 @@ export function markRevoked(revoked) {
 }
 
 /** POST the enrolment; returns the service's answer or throws an Error with its message. */
-export async function enrol({ username, password, school_id, label }) {
+export async function enrol({ username, password, school_id, county_id, label }) {
   const body = { username, password, label: label || '' };
   if (school_id) { body.school_id = school_id; }
+  if (county_id) { body.county_id = county_id; }
   const response = await fetch('/api/v1/devices/enrol', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), cache: 'no-store',
   });
@@ -32,6 +33,40 @@ export async function enrol({ username, password, school_id, label }) {
   }
   saveEnrolment({ ...answer, label: label || '', enrolled_at: new Date().toISOString(), revoked: false });
   return answer;
+}
+
+/** An inspector's device (syncs its county's inspections), not a school's. */
+export function isInspector() {
+  const e = enrolment();
+  return Boolean(e && e.kind === 'inspector');
+}
+
+const REFRESHED = ['roster', 'schools', 'checklist', 'window_days', 'county_name'];
+
+/**
+ * Ask the service again, as the device account, for what may change after enrolment
+ * (the roster; an inspector's schools and checklist). Stores it; returns whether the
+ * roster changed. Throws an Error with `status` (401: the account is gone).
+ */
+export async function refresh() {
+  const e = enrolment();
+  if (!e) { return false; }
+  const response = await fetch('/api/v1/devices/roster', {
+    headers: { Authorization: 'Basic ' + btoa(e.device + ':' + e.password), Accept: 'application/json' },
+    cache: 'no-store',
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    const err = new Error(answer.message || response.statusText);
+    err.status = response.status;
+    throw err;
+  }
+  const now = enrolment();  // read again: a PIN or teacher may have changed meanwhile
+  const before = JSON.stringify(now.roster || []);
+  for (const key of REFRESHED) { if (key in answer) { now[key] = answer[key]; } }
+  now.refreshed_at = new Date().toISOString();
+  saveEnrolment(now);
+  return JSON.stringify(now.roster || []) !== before;
 }
 
 export function currentTeacher() {

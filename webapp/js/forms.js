@@ -1,7 +1,10 @@
 // Forms rendered from their JSON Schema export: field order, labels, help and units from
 // `x-fields`, types and bounds from `properties`, the zero-report flag and the counts it
 // zeroes from the `zero_when` rule, status histories kept by the app from the
-// `forward_history` rule. Nothing about a particular form is written here.
+// `forward_history` rule, choice labels from each field's `choices`, an inspection's
+// checklist from the `in_checklist` rule and `x-checklists` (item wording from the
+// checklist the device was given at enrolment). Nothing about a particular form is
+// written here.
 
 import { h } from './dom.js';
 import { t, pick, getLang } from './i18n.js';
@@ -28,6 +31,43 @@ export function zeroRule(schema) { return schema['x-rules'].find((r) => r.rule =
 
 function historyRules(schema) { return schema['x-rules'].filter((r) => r.rule === 'forward_history'); }
 
+export function checklistRule(schema) { return schema['x-rules'].find((r) => r.rule === 'in_checklist') || null; }
+
+/** The label of a choice code in the current language, from a `choices` map; else the code. */
+export function choiceLabel(choices, code) {
+  return choices && choices[code] ? pick(choices[code]) : String(code).replace(/_/g, ' ');
+}
+
+/**
+ * The checklist a form is filled against: the one the data names, else the one the device
+ * was given (`given`: {checklist_id, version, items: [{id, zh, en}]}), else the first of
+ * `x-checklists`. Item ids and order come from `x-checklists`; wording from `given` when
+ * it is that very checklist and version, else the ids.
+ */
+export function resolveChecklist(schema, data, given) {
+  const rule = checklistRule(schema);
+  if (!rule) { return null; }
+  const all = schema['x-checklists'] || {};
+  const known = (cid, ver) => Boolean(all[cid] && all[cid][String(ver)]);
+  let cid = data[rule.checklist_field], ver = data[rule.version_field];
+  if (!known(cid, ver)) {
+    if (given && known(given.checklist_id, given.version)) { cid = given.checklist_id; ver = given.version; }
+    else {
+      cid = Object.keys(all).sort()[0];
+      ver = cid ? Math.max(...Object.keys(all[cid]).map(Number)) : null;
+    }
+  }
+  if (!known(cid, ver)) { return null; }
+  const wording = {};
+  if (given && given.checklist_id === cid && Number(given.version) === Number(ver)) {
+    for (const item of given.items || []) { wording[item.id] = item; }
+  }
+  return {
+    rule, id: cid, version: Number(ver), title: given && given.checklist_id === cid ? given.title : null,
+    items: all[cid][String(ver)].map((id) => ({ id, label: wording[id] ? pick(wording[id]) : id })),
+  };
+}
+
 /** Fields in form order: [name, x-fields entry, JSON Schema property]. */
 function orderedFields(schema) {
   return Object.entries(schema['x-fields'])
@@ -45,12 +85,17 @@ export function applyZero(schema, data, on) {
 
 export class FormView {
   /** `data` is edited in place; `onInput` is called after every change. */
-  constructor(schema, data, { onInput, nowIso }) {
+  constructor(schema, data, { onInput, nowIso, checklist }) {
     this.schema = schema;
     this.data = data;
     this.onInput = onInput || (() => {});
     this.nowIso = nowIso;
     this.zero = zeroRule(schema);
+    this.checklist = resolveChecklist(schema, data, checklist);
+    if (this.checklist) {
+      data[this.checklist.rule.checklist_field] = this.checklist.id;
+      data[this.checklist.rule.version_field] = this.checklist.version;
+    }
     this.histories = historyRules(schema);
     this.baseHistory = {};
     for (const r of this.histories) { this.baseHistory[r.history] = (data[r.history] || []).slice(); }
@@ -93,7 +138,22 @@ export class FormView {
       this.errorEls[name] = h('p', { class: 'err', role: 'alert' }));
   }
 
+  /** The checklist list a field is ([list, key, unique] of the in_checklist rule), or null. */
+  checklistList(name) {
+    return this.checklist ? (this.checklist.rule.lists.find((l) => l[0] === name) || null) : null;
+  }
+
   renderField(name, meta, prop) {
+    const cl = this.checklist;
+    if (cl && (name === cl.rule.checklist_field || name === cl.rule.version_field)) {
+      // Set from the checklist in use, not typed: shown so the inspector knows which one.
+      const text = name === cl.rule.checklist_field ? (cl.title ? pick(cl.title) + ' (' + cl.id + ')' : cl.id) : String(cl.version);
+      return this.fieldShell(name, { ...meta, required: false }, h('p', { class: 'fixed', id: 'f_' + name }, text));
+    }
+    const listed = this.checklistList(name);
+    if (listed && listed[2]) {
+      return this.fieldShell(name, meta, this.checklistItems(name, listed[1], resolve(this.schema, (prop || {}).items)));
+    }
     const history = this.managedBy(name);
     if (history) {
       this.historyList = this.historyList || {};
@@ -105,12 +165,71 @@ export class FormView {
     return this.fieldShell(name, meta, this.control(name, prop, this.data, () => {
       for (const r of this.histories) { if (r.status === name) { this.updateHistory(r); } }
       this.changed();
-    }));
+    }, meta));
+  }
+
+  /**
+   * One row per checklist item: its wording, a button per choice of each choice field
+   * (e.g. ok / issue / not applicable) and the other fields (a note). An item is in the
+   * data once something is set for it, in checklist order.
+   */
+  checklistItems(name, keyField, itemSchema) {
+    if (!Array.isArray(this.data[name])) { this.data[name] = []; }
+    const list = this.data[name];
+    const order = this.checklist.items.map((i) => i.id);
+    const props = Object.entries((itemSchema && itemSchema.properties) || {}).filter(([sub]) => sub !== keyField);
+    const count = h('p', { class: 'help checklist-count' });
+    const showCount = () => { count.textContent = t('checklist_answered', { n: list.length, total: order.length }); };
+    const rows = this.checklist.items.map((item) => {
+      let entry = list.find((e) => e[keyField] === item.id) || { [keyField]: item.id };
+      const attach = () => {
+        const empty = props.every(([sub]) => entry[sub] === undefined || entry[sub] === '');
+        const at = list.indexOf(entry);
+        if (empty && at !== -1) { list.splice(at, 1); }
+        if (!empty && at === -1) {
+          list.push(entry);
+          list.sort((a, b) => order.indexOf(a[keyField]) - order.indexOf(b[keyField]));
+        }
+        showCount();
+        this.onInput(this.data);
+      };
+      const controls = props.map(([sub, subProp]) => {
+        subProp = resolve(this.schema, subProp);
+        if (subProp.type === 'string' && subProp.enum) {
+          const buttons = subProp.enum.map((code) => h('button', {
+            type: 'button', class: 'seg', dataset: { value: code },
+            onclick: () => {
+              entry[sub] = entry[sub] === code ? undefined : code;  // a second tap clears it
+              if (entry[sub] === undefined) { delete entry[sub]; }
+              mark();
+              attach();
+            },
+          }, choiceLabel(subProp.choices, code)));
+          const mark = () => { for (const b of buttons) { b.setAttribute('aria-pressed', String(entry[sub] === b.dataset.value)); } };
+          mark();
+          return h('div', { class: 'segmented choice', role: 'group', dataset: { sub } }, buttons);
+        }
+        // One line per note keeps 27 items on a phone screen readable.
+        const input = subProp.type === 'string' && !subProp.format
+          ? h('input', { type: 'text', name: sub, autocomplete: 'off', maxlength: subProp.maxLength, value: entry[sub] || '',
+            oninput: (ev) => { if (ev.target.value) { entry[sub] = ev.target.value; } else { delete entry[sub]; } attach(); } })
+          : this.control(sub, subProp, entry, attach);
+        return h('div', { class: 'subfield', dataset: { sub } },
+          h('label', { class: 'label small' }, pick(subProp.label) || sub), input);
+      });
+      return h('li', { class: 'checklist-item', dataset: { item: item.id } },
+        h('p', { class: 'item-text' }, item.label), controls);
+    });
+    showCount();
+    return h('div', { id: 'f_' + name }, count, h('ol', { class: 'checklist' }, rows));
   }
 
   renderHistory(name) {
     const list = this.historyList[name];
-    list.replaceChildren(...(this.data[name] || []).map((entry) => h('li', {}, Object.values(entry).join(' · '))));
+    const rule = this.managedBy(name);
+    const statusMeta = (rule && this.schema['x-fields'][rule.status]) || {};
+    list.replaceChildren(...(this.data[name] || []).map((entry) => h('li', {},
+      choiceLabel(statusMeta.choices, entry.status), entry.at ? ' · ' + new Date(entry.at).toLocaleString(getLang() === 'zh' ? 'zh-CN' : 'en-GB') : '')));
   }
 
   /** Status changed: the history is what it was plus the new status, stamped now. */
@@ -122,9 +241,11 @@ export class FormView {
     this.renderHistory(rule.history);
   }
 
-  /** An input for one value of `prop`, reading and writing `holder[key]`. */
-  control(key, prop, holder, onChange) {
+  /** An input for one value of `prop`, reading and writing `holder[key]`; `meta` (x-fields)
+   * gives top-level fields their choice labels, nested ones carry theirs on `prop`. */
+  control(key, prop, holder, onChange, meta) {
     prop = resolve(this.schema, prop);
+    const choices = (meta && meta.choices) || prop.choices || null;
     const id = 'f_' + key;
     const set = (v) => { if (v === undefined) { delete holder[key]; } else { holder[key] = v; } onChange(); };
     if (prop.type === 'integer' || prop.type === 'number') {
@@ -148,7 +269,7 @@ export class FormView {
     if (prop.type === 'string' && prop.enum) {
       return h('select', { id, name: key, onchange: (ev) => set(ev.target.value || undefined) },
         h('option', { value: '' }, t('choose')),
-        prop.enum.map((v) => h('option', { value: v, selected: holder[key] === v }, v.replace(/_/g, ' '))));
+        prop.enum.map((v) => h('option', { value: v, selected: holder[key] === v }, choiceLabel(choices, v))));
     }
     if (prop.type === 'string') {
       const attrs = { id, name: key, value: holder[key] || '', maxlength: prop.maxLength, oninput: (ev) => set(ev.target.value) };
@@ -168,7 +289,7 @@ export class FormView {
               if (ev.target.checked) { next.push(v); }
               set(items.enum.filter((x) => next.indexOf(x) !== -1));
             },
-          }), ' ', v.replace(/_/g, ' '))));
+          }), ' ', choiceLabel(choices, v))));
       }
       return this.objectList(key, items, holder, onChange);
     }
@@ -178,19 +299,22 @@ export class FormView {
   /** A list of sub-forms (e.g. actions taken), with add and remove. */
   objectList(key, itemSchema, holder, onChange) {
     if (!Array.isArray(holder[key])) { holder[key] = []; }
+    const listed = holder === this.data ? this.checklistList(key) : null;
+    const checklistKey = listed ? listed[1] : null;
     const box = h('div', { class: 'object-list', id: 'f_' + key });
     const draw = () => {
       box.replaceChildren(
         ...holder[key].map((entry, i) => h('div', { class: 'object-item' },
-          Object.entries(itemSchema.properties || {}).map(([sub, subProp]) => h('div', { class: 'subfield' },
+          Object.entries(itemSchema.properties || {}).map(([sub, subProp]) => h('div', { class: 'subfield', dataset: { sub } },
             h('label', { class: 'label' }, pick(subProp.label) || sub),
-            this.control(sub, subProp, entry, onChange))),
+            sub === checklistKey ? this.checklistSelect(sub, entry, onChange) : this.control(sub, subProp, entry, onChange))),
           h('button', { type: 'button', class: 'btn small', onclick: () => { holder[key].splice(i, 1); draw(); onChange(); } }, t('remove')))),
         h('button', { type: 'button', class: 'btn', onclick: () => {
           const entry = {};
           for (const [sub, subProp] of Object.entries(itemSchema.properties || {})) {
             if (subProp.format === 'date') { entry[sub] = this.nowIso().slice(0, 10); }
             if (subProp.type === 'string' && !subProp.enum && !subProp.format && !subProp.pattern) { entry[sub] = ''; }
+            if (subProp.enum && subProp.ordered) { entry[sub] = subProp.enum[0]; }  // a new entry starts at the first step
           }
           holder[key].push(entry);
           draw();
@@ -199,6 +323,13 @@ export class FormView {
     };
     draw();
     return box;
+  }
+
+  /** A select of the checklist's items (by their wording) for an entry's item reference. */
+  checklistSelect(sub, entry, onChange) {
+    return h('select', { name: sub, onchange: (ev) => { if (ev.target.value) { entry[sub] = ev.target.value; } else { delete entry[sub]; } onChange(); } },
+      h('option', { value: '' }, t('choose')),
+      this.checklist.items.map((item) => h('option', { value: item.id, selected: entry[sub] === item.id }, item.label)));
   }
 
   /** Counts covered by a zero report are locked at 0 while it is on. */

@@ -3,6 +3,7 @@
 
 const STRINGS = {
   app_title: { zh: '学校每日健康报告', en: 'School daily health report' },
+  app_title_inspector: { zh: '学校防疫督导检查', en: 'School inspections' },
   switch_lang: { zh: 'English', en: '中文' },
   enrol_title: { zh: '登记本设备', en: 'Enrol this device' },
   enrol_intro: { zh: '首次使用需联网。请教师或管理员登录,为本校登记此设备。', en: 'First use needs a connection. A teacher or admin signs in to enrol this device for the school.' },
@@ -68,6 +69,17 @@ const STRINGS = {
   overridden: { zh: '被覆盖', en: 'overridden' },
   teacher: { zh: '教师', en: 'Teacher' },
   device: { zh: '设备', en: 'Device' },
+  county_id_admin: { zh: '县编号(负责多个县的督导人员填写)', en: 'County id (inspectors of several counties only)' },
+  roster_missing: { zh: '名单中没有您?', en: 'Not on the list?' },
+  roster_refresh: { zh: '刷新名单', en: 'Refresh the list' },
+  roster_refresh_failed: { zh: '无法刷新名单(需联网)', en: 'Could not refresh the list (needs a connection)' },
+  inspector_of: { zh: '督导 · {county}', en: 'Inspection · {county}' },
+  new_inspection: { zh: '新建督导检查', en: 'New inspection' },
+  inspected_school: { zh: '被检查学校', en: 'School inspected' },
+  choose_school: { zh: '请选择学校', en: 'Choose the school' },
+  required_school: { zh: '请选择被检查的学校', en: 'Choose the school inspected' },
+  visit_date: { zh: '检查日期', en: 'Date of the visit' },
+  checklist_answered: { zh: '已检查 {n}/{total} 项', en: '{n} of {total} items checked' },
   history_auto: { zh: '(随状态自动记录)', en: '(recorded when the status changes)' },
 };
 

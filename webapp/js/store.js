@@ -67,9 +67,10 @@ export class Store {
   /**
    * Write the submitted document into the synced database with full meta. Only fields whose
    * value changed get a new edit clock, with base = the clock of the value they replace.
-   * Returns the written doc, or null when a correction changed nothing.
+   * Returns the written doc, or null when a correction changed nothing. `where` places a
+   * document outside the device's own school: an inspection names its school and county.
    */
-  async submit(schema, docId, date, data, teacher) {
+  async submit(schema, docId, date, data, teacher, where = {}) {
     const e = this.enrolment;
     const xform = schema['x-form'];
     const existing = await this.getDoc(docId);
@@ -84,7 +85,8 @@ export class Store {
       changed = true;
       clocks[name] = { at: clock.tick(e.device), base: oldClocks[name] ? oldClocks[name].at : null };
     }
-    if (existing && !changed && existing.schema_version === xform.schema_version) {
+    const moved = existing && where.school_id && existing.school_id !== where.school_id;
+    if (existing && !changed && !moved && existing.schema_version === xform.schema_version) {
       await this.deleteDraft(docId);
       return null;
     }
@@ -94,7 +96,8 @@ export class Store {
       type: xform.doc_type,
       form: xform.name,
       schema_version: xform.schema_version,
-      school_id: e.school_id,
+      school_id: where.school_id || (existing && existing.school_id) || e.school_id,
+      ...(where.county_id || e.county_id ? { county_id: where.county_id || e.county_id } : {}),
       ...(date ? { date } : {}),
       data,
       meta: {

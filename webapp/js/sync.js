@@ -4,15 +4,19 @@
 // online (PouchDB's own back-off could otherwise wait minutes). Pull: only the configured
 // window of dates: ask the `window` view for the ids in the window, then replicate those
 // ids (`doc_ids`), never a `_selector` filter. A 401 means the device account was revoked:
-// stop, say so, keep every local document.
+// stop, say so, keep every local document. When online it also asks the service again for
+// the roster (and an inspector's schools and checklist), so a teacher added later appears.
+// An inspector's device syncs its county's inspections database (design doc
+// `inspections`) and writes no device status there (that database takes inspections only).
 
 /* global PouchDB */
 import * as clock from './clock.js';
-import { markRevoked } from './device.js';
+import { markRevoked, refresh as refreshEnrolment } from './device.js';
 
 const PULL_EVERY_MS = 30000;
 const MAX_BACKOFF_MS = 15000;
 const PROBE_EVERY_MS = 3000;
+const REFRESH_EVERY_MS = 10 * 60 * 1000;
 
 function backOff(delay) { return delay === 0 ? 500 : Math.min(delay * 2, MAX_BACKOFF_MS); }
 
@@ -33,6 +37,10 @@ export class SyncManager {
       lastSyncAt: localStorage.getItem('last_sync_at'), lastError: null, windowDays: enrolment.window_days || 60,
     };
     this.listeners = new Set();
+    this.refreshListeners = new Set();
+    this.refreshedAt = 0;  // once per page load, then every REFRESH_EVERY_MS and on "sync now"
+    this.inspector = enrolment.kind === 'inspector';
+    this.design = this.inspector ? 'inspections' : 'school';
     this.push = null;
     this.timer = null;
     this.cycling = null;
@@ -44,6 +52,9 @@ export class SyncManager {
   }
 
   onState(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
+
+  /** `fn(rosterChanged)` after the enrolment was refreshed from the service. */
+  onRefresh(fn) { this.refreshListeners.add(fn); return () => this.refreshListeners.delete(fn); }
 
   set(changes) {
     Object.assign(this.state, changes);
@@ -86,7 +97,21 @@ export class SyncManager {
   }
 
   /** "Sync now": restart the push and pull the window; resolves when the pull is done. */
-  syncNow() { this.restart(); return this.cycling || Promise.resolve(); }
+  syncNow() { this.refreshedAt = 0; this.restart(); return this.cycling || Promise.resolve(); }
+
+  /** Ask for the roster at once (the "refresh list" button); a 401 revokes as elsewhere. */
+  async refreshNow() {
+    this.refreshedAt = 0;
+    try { await this.refreshRoster(); } catch (err) { if (err.status === 401) { this.revoke(); } throw err; }
+  }
+
+  /** The roster (and an inspector's schools and checklist) from the service, now and then. */
+  async refreshRoster() {
+    if (Date.now() - this.refreshedAt < REFRESH_EVERY_MS) { return; }
+    const changed = await refreshEnrolment();
+    this.refreshedAt = Date.now();
+    for (const fn of this.refreshListeners) { fn(changed); }
+  }
 
   startPush() {
     const push = this.store.db.replicate.to(this.remote, {
@@ -141,6 +166,7 @@ export class SyncManager {
     }
     this.set({ active: true, online: true });
     try {
+      await this.refreshRoster().catch((err) => { if (err.status === 401) { throw err; } });
       await this.pullWindow();
       this.pulledOk = true;
       this.touchSynced();
@@ -158,16 +184,18 @@ export class SyncManager {
   /** Ids of the documents in the window, then a one-shot pull of exactly those. */
   async pullWindow() {
     const e = this.enrolment;
-    try {
-      const config = await this.remote.get('config:device');
-      if (config.window_days) { this.set({ windowDays: config.window_days }); }
-    } catch (err) {
-      if (err.status === 401) { throw err; }
+    if (!this.inspector) {
+      try {
+        const config = await this.remote.get('config:device');
+        if (config.window_days) { this.set({ windowDays: config.window_days }); }
+      } catch (err) {
+        if (err.status === 401) { throw err; }
+      }
     }
     const from = clock.schoolDate(e.utc_offset_minutes ?? 480, -this.state.windowDays);
-    const dated = await this.remote.query('school/window', { startkey: from, endkey: '\ufff0' });
+    const dated = await this.remote.query(this.design + '/window', { startkey: from, endkey: '\ufff0' });
     const notices = await this.remote.allDocs({ startkey: 'conflict_notice:', endkey: 'conflict_notice:\ufff0' });
-    const ids = new Set(['config:device', 'device_status:' + e.device]);
+    const ids = new Set(this.inspector ? [] : ['config:device', 'device_status:' + e.device]);
     for (const row of dated.rows) { ids.add(row.id); }
     for (const row of notices.rows) { ids.add(row.id); }
     const pull = this.remote.replicate.to(this.store.db, { doc_ids: Array.from(ids), batch_size: 100 });
@@ -176,6 +204,7 @@ export class SyncManager {
   }
 
   async writeStatus(lastError) {
+    if (this.inspector) { return; }  // the inspections database takes inspections only
     let used = 0;
     try { used = Math.round(((await navigator.storage.estimate()).usage) || 0); } catch (e) { used = 0; }
     await this.store.writeDeviceStatus({
