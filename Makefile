@@ -17,6 +17,7 @@ prodlike: install system-packages
 	$(PY) -m devstack.prodlike
 
 test: install system-packages
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest
 
 install: $(VENV)/.installed node_modules/.installed
@@ -45,6 +46,7 @@ system-packages:
 
 lint: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check mobile_schema
 
 clean-data:
 	rm -rf var
