@@ -40,6 +40,10 @@ def _raw_target() -> tuple[str, bytes]:
     return (path[len("/db"):] or "/"), query.encode("latin-1")
 
 
+def _creates_or_drops_database(target: str) -> bool:
+    return request.method in ("PUT", "DELETE") and target.strip("/").count("/") == 0 and target.strip("/") != ""
+
+
 def _body():
     if request.content_length == 0 or request.method in ("GET", "HEAD", "OPTIONS"):
         return None
@@ -57,6 +61,11 @@ def _body():
 @couchdb_enforced
 def passthrough(path: str) -> Response:
     target, query = _raw_target()
+    if _creates_or_drops_database(target) and "Authorization" not in request.headers \
+            and "AuthSession" not in request.cookies:
+        # Only admins may do this anyway; and pouchdb-server 4.2.0 dies on an anonymous ``PUT /<db>``.
+        return Response('{"error":"unauthorized","reason":"sign in first"}', status=401,
+                        content_type="application/json")
     headers = {k: v for k, v in request.headers.items() if k.lower() not in _HOP_BY_HOP}
     headers["Accept-Encoding"] = "identity"  # pouchdb-server gzip-buffers continuous feeds otherwise
     try:

@@ -76,3 +76,10 @@ def test_bodiless_answers_do_not_leak_upstream_connections(live_server, school_w
         for _ in range(60):  # far more than the pool's 20 connections
             assert http.head(url).status_code == 200
             assert http.get(url, headers={"If-None-Match": etag}).status_code == 304
+
+
+def test_anonymous_database_creation_is_refused_before_it_reaches_couchdb(live_server, couch, run_id):
+    answer = httpx.put(f"{live_server}/db/anon_{run_id}", timeout=5)
+    assert answer.status_code == 401
+    assert not couch.db(f"anon_{run_id}").exists()
+    assert couch.info()  # and the server is still up
