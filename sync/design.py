@@ -44,6 +44,11 @@ _SUMMARY_MAP = """function (doc) {
   emit(['province', '', doc.date], doc.metrics);
 }"""
 
+_BY_DATE_MAP = """function (doc) {
+  if (doc.type !== 'canonical_report' || doc.form !== 'daily_health' || !doc.metrics) { return; }
+  emit([doc.date, doc.county_id], doc.metrics);
+}"""
+
 _REPORTED_MAP = """function (doc) {
   if (doc.type !== 'canonical_report' || doc.form !== 'daily_health') { return; }
   emit([doc.county_id, doc.date, doc.school_id], doc.data && doc.data.zero_report ? 1 : 0);
@@ -66,6 +71,9 @@ REPORTS_DESIGN = {
     "language": "javascript",
     "views": {
         "daily": {"map": _SUMMARY_MAP, "reduce": "_sum"},
+        # Date first: every county's figures for a date range in one range query (the
+        # province's per-county breakdown), instead of one key per county and day.
+        "daily_by_date": {"map": _BY_DATE_MAP, "reduce": "_sum"},
         "reported": {"map": _REPORTED_MAP, "reduce": "_count"},
         "by_school": {"map": _LAST_REPORT_MAP},
         "school_metrics": {"map": _SCHOOL_METRICS_MAP},

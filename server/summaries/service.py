@@ -173,12 +173,14 @@ class SummaryService:
         return {row["key"][2]: row["value"] for row in rows}
 
     def _county_metrics(self, county_ids: list[str], days: list[date]) -> dict[tuple[str, str], list[int]]:
-        """Per (county, date) vectors for many counties in one multi-key query."""
-        keys = [["county", c, d.isoformat()] for c in county_ids for d in days]
-        if not keys:
+        """Per (county, date) vectors for many counties: one range query over the dates."""
+        if not county_ids or not days:
             return {}
-        rows = self.reports.view("summaries", "daily", keys=keys, group=True)["rows"]
-        return {(row["key"][1], row["key"][2]): row["value"] for row in rows if row.get("value")}
+        wanted = set(county_ids)
+        rows = self.reports.view("summaries", "daily_by_date", startkey=[days[0].isoformat()],
+                                 endkey=[days[-1].isoformat(), {}], group=True)["rows"]
+        return {(row["key"][1], row["key"][0]): row["value"] for row in rows
+                if row["key"][1] in wanted and row.get("value")}
 
     def _reported_by_day(self, county_id: str, start: date, end: date) -> dict[str, set[str]]:
         rows = self.reports.view("summaries", "reported", startkey=[county_id, start.isoformat()],
