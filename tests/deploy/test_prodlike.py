@@ -1,60 +1,31 @@
 """The production layout on loopback (``devstack/prodlike.py``, ``make prodlike``), end to end.
 
-One stack for the module: nginx from the local template, gunicorn with three workers,
-two sync worker shards and a fresh embedded pouchdb-server holding a small demo, all on
-free ports in a temporary VAR_DIR. Everything goes through the nginx origin, as a device
-or an officer would, except ``/metrics``, which only loopback scrapers reach on gunicorn.
+One stack for the session (``stack`` in ``conftest.py``, shared with the browser test):
+nginx from the local template, gunicorn with three workers, two sync worker shards and a
+fresh embedded pouchdb-server holding a small demo, all on free ports in a temporary
+VAR_DIR. Everything goes through the nginx origin, as a device or an officer would, except
+``/metrics``, which only loopback scrapers reach on gunicorn.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import threading
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from urllib.parse import quote
 
 import httpx
 import pytest
 
-from demo.generate import DemoShape
-from devstack.prodlike import ProdlikeConfig, ProdlikeStack
 from mobile_schema import get_form, hlc_format, validate_document
 from sync.canonical import canonical_id
 from sync.couch import CouchClient, split_credentials
-from sync.embedded import free_port
 from sync.feeds import shard_of
 from sync.provision import REGISTRY_DB, REPORTS_DB, SCHOOL_DB_PREFIX
 
 pytestmark = pytest.mark.slow
-NGINX = shutil.which("nginx") or ("/usr/sbin/nginx" if os.path.exists("/usr/sbin/nginx") else None)
-SHARDS = 2
-
-
-@pytest.fixture(scope="module")
-def stack():
-    if NGINX is None:
-        pytest.skip("nginx is not installed (apt-get install nginx-light)")
-    if os.environ.get("COUCHDB_URL"):
-        with CouchClient(os.environ["COUCHDB_URL"]) as probe:
-            if probe.db(REGISTRY_DB).exists():
-                pytest.skip("COUCHDB_URL already has a registry; the production-like run needs an empty server")
-    # Readable by others: nginx started as root serves as "nobody".
-    var_dir = Path(tempfile.mkdtemp(prefix="prodlike-"))
-    config = ProdlikeConfig(
-        var_dir=var_dir, couchdb_url=os.environ.get("COUCHDB_URL"), listen_port=free_port(), web_port=free_port(),
-        shards=SHARDS, metrics_ports=tuple(free_port() for _ in range(SHARDS)), web_workers=3,
-        demo=DemoShape(schools=8, days=4, seed=11), worker_poll_interval_s=0.5)
-    running = ProdlikeStack(config).start()
-    try:
-        yield running
-    finally:
-        running.stop()
-        shutil.rmtree(var_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
@@ -183,6 +154,8 @@ def test_report_written_as_a_device_through_db_reaches_the_county_summary(stack,
 
 
 def test_two_shards_process_every_school_database_exactly_once(stack, couch):
+    shards = stack.config.shards
+    assert shards == 2
     dbs = school_dbs(couch)
     assert len(dbs) >= 8
     sources = {}  # canonical id -> (source db, source doc id, winning rev)
@@ -206,15 +179,15 @@ def test_two_shards_process_every_school_database_exactly_once(stack, couch):
     ops = couch.db("ops")
 
     def statuses():
-        found = {index: set((ops.get_or_none(f"worker_status:{index}-of-{SHARDS}") or {}).get("lag") or {})
-                 for index in range(1, SHARDS + 1)}
+        found = {index: set((ops.get_or_none(f"worker_status:{index}-of-{shards}") or {}).get("lag") or {})
+                 for index in range(1, shards + 1)}
         return found if set(dbs) <= set().union(*found.values()) else None
 
     seen = wait_for(statuses, 20, "both shards' status documents")
     assert not (seen[1] & seen[2]), "a database was read by both shards"
     assert seen[1] and seen[2], "one shard did nothing"
     for index in (1, 2):
-        assert all(shard_of(name, SHARDS) == index for name in seen[index])
+        assert all(shard_of(name, shards) == index for name in seen[index])
 
 
 def test_metrics_in_prometheus_text_across_gunicorn_workers(stack):
