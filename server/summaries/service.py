@@ -30,6 +30,7 @@ COUNT_FIELDS = METRIC_FIELDS[4:]  # the report's own counts, after reports/zero/
 ABSENCE_FIELDS = ("absent_illness", "absent_fever", "absent_other")
 MAX_RANGE_DAYS = 400
 TREND_DAYS = 7
+MULTI_KEY_LIMIT = 1000  # above this many (county, day) keys, read a date range instead
 MISSING_LOOKBACK_DAYS = 60  # how far back "missing N school days in a row" is counted
 LEVELS = ("county", "prefecture", PROVINCE)
 
@@ -173,9 +174,18 @@ class SummaryService:
         return {row["key"][2]: row["value"] for row in rows}
 
     def _county_metrics(self, county_ids: list[str], days: list[date]) -> dict[tuple[str, str], list[int]]:
-        """Per (county, date) vectors for many counties: one range query over the dates."""
+        """Per (county, date) vectors for many counties.
+
+        A few counties (a prefecture): one key per county and day. Many (the province): one
+        range over the dates of the date-first view, since a multi-key query costs a lookup
+        per key and the range reads each report once.
+        """
         if not county_ids or not days:
             return {}
+        if len(county_ids) * len(days) <= MULTI_KEY_LIMIT:
+            keys = [["county", c, d.isoformat()] for c in county_ids for d in days]
+            rows = self.reports.view("summaries", "daily", keys=keys, group=True)["rows"]
+            return {(row["key"][1], row["key"][2]): row["value"] for row in rows if row.get("value")}
         wanted = set(county_ids)
         rows = self.reports.view("summaries", "daily_by_date", startkey=[days[0].isoformat()],
                                  endkey=[days[-1].isoformat(), {}], group=True)["rows"]
@@ -297,8 +307,12 @@ class SummaryService:
             raise UnknownArea(area_id)
         first = min(start, end - timedelta(days=TREND_DAYS))
         days = date_range(first, end)
-        level_vectors = self._metrics_by_day(level, area_id, first, end)
         county_vectors = self._county_metrics(counties, days)
+        # The area's own figures are the sum of its counties' (every report has one county).
+        level_vectors: dict[str, list[int]] = {}
+        for (_county, key), vector in county_vectors.items():
+            level_vectors[key] = [a + b for a, b in zip(level_vectors.get(key, [0] * len(vector)), vector,
+                                                        strict=True)]
         # Schools not open on a school day of their county: their reports are received, not expected.
         expected_count: dict[tuple[str, str], int] = {}
         outsiders: list[list[str]] = []

@@ -239,3 +239,17 @@ def test_export_errors_and_missing_export(demo):
     answer = client.get("/api/v1/counties/p01c01/missing", query_string={"date": SHAPE.end_date.isoformat(),
                                                                          "format": "csv"})
     assert answer.status_code == 200 and answer.get_data(as_text=True).lstrip("\ufeff").startswith("school_id,")
+
+
+@pytest.mark.parametrize("path", ["/api/v1/summaries/province", "/api/v1/summaries/prefecture/p02"])
+def test_both_ways_of_reading_the_county_breakdown_agree(demo, monkeypatch, path):
+    """Few counties are read key by key, many by a date range (the province): same answer."""
+    from server.summaries import service
+
+    _manifest, client, _couch = demo
+    query = {"from": SHAPE.start_date.isoformat(), "to": SHAPE.end_date.isoformat()}
+    by_keys = client.get(path, query_string=query).get_json()
+    monkeypatch.setattr(service, "MULTI_KEY_LIMIT", 0)
+    by_range = client.get(path, query_string=query).get_json()
+    assert by_range == by_keys
+    assert by_keys["total"]["reports_received"] > 0
