@@ -7,7 +7,6 @@ import copy
 import pytest
 
 from mobile_schema import examples, format_forbidden, validate_document
-from sync.couch import CouchClient
 from sync.design import REPORTS_DESIGN
 from sync.errors import Forbidden, Unauthorized
 from sync.provision import (
@@ -18,6 +17,7 @@ from sync.provision import (
     school_db_name,
     school_security,
 )
+from tests.sync import test_worker_support as support
 
 
 @pytest.fixture
@@ -27,23 +27,7 @@ def school(couch, run_id):
     couch.db(school_db_name(school_id)).delete_database()
 
 
-@pytest.fixture
-def device_of(couch, couch_url, run_id):
-    """A device account of a school, as enrolment creates it; yields a client that syncs as it."""
-    made = []
-
-    def make(school_id: str) -> tuple[str, CouchClient]:
-        name = f"device_{run_id}{len(made)}"
-        couch.put_user(name, password="device-pw", roles=[f"school:{school_id}", "device"])
-        base = couch.base_url.split("://", 1)[1]
-        client = CouchClient(f"http://{name}:device-pw@{base}")
-        made.append((name, client))
-        return name, client
-
-    yield make
-    for name, client in made:
-        client.close()
-        couch.delete_user(name)
+device_of = support.device  # fixture: device(school_id) -> (account name, client as that device)
 
 
 def test_school_provisioning_is_idempotent_and_sets_security(couch, school):
