@@ -3,6 +3,7 @@
     python -m sync [run] [--shard I/N] [--metrics-port P] [--once]
     python -m sync provision
     python -m sync reprocess <school_id>
+    python -m sync mirror-device-status
     python -m sync backup --target URL [--check] [--concurrency K] [--match REGEX]
     python -m sync restore --source URL --db NAME [--db NAME ...]
 
@@ -38,6 +39,8 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("provision", help="create or upgrade every database")
     reprocess = sub.add_parser("reprocess", help="read a school's database again from the start")
     reprocess.add_argument("school_id")
+    sub.add_parser("mirror-device-status", help="copy every device status doc into ops now (once, after the "
+                   "upgrade that added the mirrors)")
     backup = sub.add_parser("backup", help="replicate to a backup CouchDB (see sync/backup.py), or --check it")
     backup.add_argument("--target", default=os.environ.get("BACKUP_URL"), help="backup server URL with "
                         "credentials (default BACKUP_URL)")
@@ -95,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
             log.critical("CouchDB refused the credentials in COUCHDB_URL")
             return EXIT_UNAUTHORIZED
         worker = Worker(client, settings)
+        if args.command == "mirror-device-status":
+            try:
+                written = worker.mirror_device_statuses()
+            except Unauthorized:
+                log.critical("CouchDB refused the credentials in COUCHDB_URL")
+                return EXIT_UNAUTHORIZED
+            print(f"wrote {written} device status mirrors", file=sys.stderr)
+            return 0
         signal.signal(signal.SIGTERM, worker.request_stop)
         signal.signal(signal.SIGINT, worker.request_stop)
         if settings.metrics_port:

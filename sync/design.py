@@ -119,6 +119,17 @@ OPS_DESIGN = {
   emit([doc.db, doc.doc_id || '', doc.type], doc.status || null);
 }""",
         },
+        # The worker's copies of the devices' status docs (sync/device_status.py): a county's
+        # (or the province's) devices in one range query, instead of one read per school database.
+        "device_status_by_school": {
+            "map": """function (doc) {
+  if (doc.type !== 'device_status_mirror') { return; }
+  emit([doc.county_id || null, doc.school_id, doc.device], {
+    app_version: doc.app_version, last_sync_at: doc.last_sync_at, waiting_count: doc.waiting_count,
+    storage_used_bytes: doc.storage_used_bytes, clock_offset_ms: doc.clock_offset_ms,
+    last_error: doc.last_error, received_at: doc.received_at});
+}""",
+        },
     },
 }
 

@@ -2,6 +2,12 @@
 
 Discovery hands database names to the processing loop through a bounded queue
 (back-pressure: a slow worker slows discovery down instead of piling names up).
+
+With ``_db_updates`` the feed position is kept in ``ops`` (``_local/db_updates_<shard>``),
+so a restart resumes the feed instead of checking every database; without that document
+(first start, or a position the server no longer accepts) discovery checks them all once.
+The position is saved only once every database named before it has been processed (each
+queued name carries a ticket; see ``DbQueue``), as a checkpoint follows a committed batch.
 """
 
 from __future__ import annotations
@@ -11,12 +17,15 @@ import queue
 import re
 import threading
 import zlib
+from collections import deque
 from collections.abc import Callable, Iterable
+from typing import Any
 
+from sync.canonical import now_iso
 from sync.checkpoint import Checkpointer
 from sync.couch import CouchClient
-from sync.errors import CouchHTTPError, CouchUnavailable, NotFound, Unauthorized
-from sync.provision import INSPECTIONS_DB_PREFIX, SCHOOL_DB_PREFIX
+from sync.errors import BadRequest, CouchHTTPError, CouchUnavailable, NotFound, Unauthorized
+from sync.provision import INSPECTIONS_DB_PREFIX, OPS_DB, SCHOOL_DB_PREFIX
 from sync.settings import WorkerSettings
 
 log = logging.getLogger(__name__)
@@ -40,26 +49,39 @@ def owned(name: str, settings: WorkerSettings) -> bool:
 
 
 class DbQueue:
-    """A bounded FIFO of database names; a name already waiting is not queued twice."""
+    """A bounded FIFO of database names; a name already waiting is not queued twice.
+
+    Every queued name gets a ticket (1, 2, ...) that stays unfinished until the consumer
+    calls ``done(name)`` after processing it, so discovery can tell which feed positions
+    are fully processed (``oldest_unfinished``). A name that is waiting when it is put
+    again keeps its ticket: its processing has not started, so it covers the new update.
+    """
 
     def __init__(self, maxsize: int):
         self._queue: queue.Queue[str] = queue.Queue(maxsize=maxsize)
-        self._waiting: set[str] = set()
+        self._waiting: dict[str, int] = {}
+        self._active: dict[str, int] = {}
+        self._abandoned: set[int] = set()
+        self._issued = 0
         self._lock = threading.Lock()
 
-    def put(self, name: str, stop: threading.Event) -> None:
+    def put(self, name: str, stop: threading.Event) -> bool:
+        """Queue ``name``, waiting while the queue is full; False when ``stop`` came first."""
         with self._lock:
             if name in self._waiting:
-                return
-            self._waiting.add(name)
+                return True
+            self._issued += 1
+            self._waiting[name] = self._issued
         while not stop.is_set():
             try:
                 self._queue.put(name, timeout=0.5)
-                return
+                return True
             except queue.Full:
                 continue
+        # Abandoned: keep the ticket unfinished so no position past it is ever saved.
         with self._lock:
-            self._waiting.discard(name)
+            self._abandoned.add(self._waiting.pop(name))
+        return False
 
     def get(self, timeout: float) -> str | None:
         try:
@@ -67,11 +89,86 @@ class DbQueue:
         except queue.Empty:
             return None
         with self._lock:
-            self._waiting.discard(name)
+            self._active[name] = self._waiting.pop(name)
         return name
+
+    def done(self, name: str) -> None:
+        """``name``, as last taken by ``get``, has been processed to the end of its feed."""
+        with self._lock:
+            self._active.pop(name, None)
+
+    @property
+    def issued(self) -> int:
+        """The newest ticket handed out (0 before the first ``put``)."""
+        with self._lock:
+            return self._issued
+
+    def oldest_unfinished(self) -> int | None:
+        """The oldest ticket still queued or being processed, or None when there is none."""
+        with self._lock:
+            tickets = [*self._waiting.values(), *self._active.values(), *self._abandoned]
+        return min(tickets) if tickets else None
 
     def qsize(self) -> int:
         return self._queue.qsize()
+
+
+def position_doc_name(settings: WorkerSettings) -> str:
+    """``db_updates_1-of-1``; a worker limited by ``db_pattern`` follows other databases, so
+    its position is its own (``db_updates_1-of-1_<crc32 of the pattern>``)."""
+    name = f"db_updates_{settings.shard_name}"
+    if settings.db_pattern:
+        name += f"_{zlib.crc32(settings.db_pattern.encode()):08x}"
+    return name
+
+
+class FeedPosition:
+    """This worker's ``_db_updates`` position, saved in ``ops`` as ``_local/<position_doc_name>``.
+
+    ``mark(ticket, seq)`` records that every database named up to ``seq`` has a ticket no
+    newer than ``ticket``; ``save_processed`` saves the newest marked ``seq`` whose tickets
+    are all finished. Raises the client's ``CouchError``s.
+    """
+
+    def __init__(self, client: CouchClient, settings: WorkerSettings):
+        self.db = client.db(OPS_DB)
+        self.name = position_doc_name(settings)
+        self.shard = settings.shard_name
+        self._marks: deque[tuple[int, Any]] = deque()
+        self._saved: Any = None
+
+    def load(self) -> Any | None:
+        """The saved position, or None when there is none (or it was discarded)."""
+        doc = self.db.get_local(self.name) or {}
+        self._saved = doc.get("since")
+        return self._saved
+
+    def discard(self) -> None:
+        self._marks.clear()
+        self._saved = None
+        self.db.put_local(self.name, {"since": None, "shard": self.shard, "updated_at": now_iso()})
+
+    def mark(self, ticket: int, seq: Any) -> None:
+        if not self._marks or self._marks[-1] != (ticket, seq):
+            self._marks.append((ticket, seq))
+
+    def save_processed(self, dbq: DbQueue) -> Any | None:
+        """Save the newest fully processed position, if it moved; returns what it saved."""
+        oldest = dbq.oldest_unfinished()
+        ready = 0
+        for ticket, _seq in self._marks:
+            if oldest is not None and ticket >= oldest:
+                break
+            ready += 1
+        if not ready:
+            return None
+        seq = self._marks[ready - 1][1]
+        if seq != self._saved:
+            self.db.put_local(self.name, {"since": seq, "shard": self.shard, "updated_at": now_iso()})
+            self._saved = seq
+        for _ in range(ready):
+            self._marks.popleft()
+        return seq
 
 
 class DatabaseDiscovery:
@@ -81,6 +178,7 @@ class DatabaseDiscovery:
         self.client = client
         self.settings = settings
         self.checkpointer = checkpointer
+        self.position = FeedPosition(client, settings)
 
     @property
     def mode(self) -> str:
@@ -105,29 +203,59 @@ class DatabaseDiscovery:
                 continue  # deleted meanwhile
         return out
 
+    def _start_feed(self, dbq: DbQueue, stop: threading.Event) -> tuple[Any, bool] | None:
+        """Where ``_db_updates`` starts: the saved position, else "now" after queueing every
+        owned database that changed since its checkpoint. (since, resumed), or None on stop."""
+        saved = self.position.load()
+        if saved is not None:
+            log.info("resuming _db_updates from the saved position", extra={"since": saved})
+            return saved, True
+        since = self.client.db_updates(since="now", feed="normal")["last_seq"]
+        for name, _seq in self.stale():
+            if not dbq.put(name, stop):
+                return None
+        self.position.mark(dbq.issued, since)
+        return since, False
+
     def run(self, dbq: DbQueue, stop: threading.Event, on_error: Callable[[BaseException], None]) -> None:
         """Feed ``dbq`` until ``stop`` is set (runs in its own thread)."""
-        since = "now"
-        first = True
+        since: Any = None
+        resumed = False
         backoff = 0.5
         while not stop.is_set():
             try:
-                if first or self.mode == "poll":
-                    if first and self.mode == "_db_updates":
-                        since = self.client.db_updates(since="now", feed="normal")["last_seq"]
+                if self.mode == "poll":
                     for name, _seq in self.stale():
-                        dbq.put(name, stop)
-                    first = False
-                    if self.mode == "poll":
-                        stop.wait(self.settings.poll_interval_s)
+                        if not dbq.put(name, stop):
+                            return
+                    stop.wait(self.settings.poll_interval_s)
                     continue
-                answer = self.client.db_updates(since=since, feed="longpoll",
-                                                timeout_s=self.settings.longpoll_timeout_s)
+                if since is None:
+                    started = self._start_feed(dbq, stop)
+                    if started is None:
+                        return
+                    since, resumed = started
+                    continue
+                try:
+                    answer = self.client.db_updates(since=since, feed="longpoll",
+                                                    timeout_s=self.settings.longpoll_timeout_s)
+                except BadRequest as exc:
+                    if not resumed:
+                        raise
+                    # The server no longer knows the saved position: check every database once.
+                    log.warning("saved _db_updates position refused; checking every database",
+                                extra={"since": since, "error": str(exc)})
+                    self.position.discard()
+                    since, resumed = None, False
+                    continue
+                resumed = False
                 since = answer.get("last_seq", since)
                 for row in answer.get("results", []):
                     name = row.get("db_name", "")
-                    if owned(name, self.settings) and row.get("type") != "deleted":
-                        dbq.put(name, stop)
+                    if owned(name, self.settings) and row.get("type") != "deleted" and not dbq.put(name, stop):
+                        return
+                self.position.mark(dbq.issued, since)
+                self.position.save_processed(dbq)
                 backoff = 0.5
             except Unauthorized as exc:
                 on_error(exc)

@@ -25,9 +25,10 @@ from typing import Any
 from mobile_schema import SchemaError, check_history, migrate, validate_document
 from sync.canonical import build_canonical, canonical_id, now_iso, same_body, source_body
 from sync.checkpoint import Checkpointer
-from sync.conflicts import ConflictResolver, create_only
+from sync.conflicts import ConflictResolver
 from sync.couch import CouchClient
-from sync.errors import CouchUnavailable, Forbidden, NotFound, Unauthorized
+from sync.device_status import DEVICE_STATUS_PREFIX, build_mirror, mirror_changed
+from sync.errors import CouchHTTPError, CouchUnavailable, Forbidden, NotFound, Unauthorized
 from sync.feeds import DatabaseDiscovery, DbQueue
 from sync.merge import is_worker_tombstone
 from sync.metrics import WorkerMetrics
@@ -47,7 +48,8 @@ log = logging.getLogger("sync.worker")
 
 EXIT_OK = 0
 EXIT_UNAUTHORIZED = 3
-SKIPPED_PREFIXES = ("_design/", "config:", "conflict_notice:", "device_status:")
+# Not reports: never made canonical (device status docs are mirrored into ops instead).
+SKIPPED_PREFIXES = ("_design/", "config:", "conflict_notice:", DEVICE_STATUS_PREFIX)
 
 
 class SchoolNotRegistered(LookupError):
@@ -226,6 +228,8 @@ class Worker:
                 name = dbq.get(timeout=0.5)
                 if name is not None:
                     self._with_backoff(functools.partial(self.process_db, name))
+                    if not self.stop_event.is_set():  # stopped: maybe not read to the end
+                        dbq.done(name)
                 self.maybe_write_status()
         finally:
             self.stop_event.set()
@@ -310,7 +314,9 @@ class Worker:
                 return
 
     def process_batch(self, ctx: DbContext, rows: list[dict]) -> None:
-        """Handle one batch of change rows; writes canonical docs, then ops docs."""
+        """Handle one batch of change rows; writes canonical docs, then ops docs (with the
+        device status mirrors) in one ``_bulk_docs``. Raises ``CouchError`` for server trouble
+        (the caller retries the batch from the checkpoint)."""
         wanted: dict[str, str] = {}
         for row in rows:
             school_id = ctx.school_id_of(row.get("doc"))
@@ -344,7 +350,102 @@ class Worker:
                     self.metrics.inc("errors")
                     log.error("canonical write refused", extra={"db": ctx.name, "doc_id": result.id,
                                                                  "error": result.error, "reason": result.reason})
-        create_only(self.ops, ops_docs)
+        self._write_ops(ctx, ops_docs, self._device_status_mirrors(ctx, rows))
+
+    def _write_ops(self, ctx: DbContext, created: list[dict], mirrors: list[dict]) -> None:
+        """One ``_bulk_docs`` to ``ops``: records that are only ever created (one that exists
+        already, a 409, is kept as it is) and device status mirrors. A refused mirror is logged
+        and left: the next change of its status document writes it again."""
+        if not created and not mirrors:
+            return
+        mirror_ids = {doc["_id"] for doc in mirrors}
+        for result in self.ops.bulk_docs(created + mirrors):
+            if result.ok:
+                continue
+            if result.id in mirror_ids:
+                self.metrics.inc("errors")
+                log.warning("device status mirror not written; retried when the status changes",
+                            extra={"db": ctx.name, "doc_id": result.id, "error": result.error,
+                                   "reason": result.reason})
+            elif result.error != "conflict":
+                log.error("write failed", extra={"db": OPS_DB, "doc_id": result.id, "error": result.error,
+                                                  "reason": result.reason})
+
+    def _device_status_mirrors(self, ctx: DbContext, rows: list[dict]) -> list[dict]:
+        """The ``ops`` mirrors to write for the batch's live ``device_status:*`` docs, only
+        those that changed. Never raises for one document: an invalid status is logged and
+        not mirrored; a deleted one leaves its mirror as it is (the last sync stays known)."""
+        if ctx.inspections:
+            return []
+        sources = [row["doc"] for row in rows if row["id"].startswith(DEVICE_STATUS_PREFIX) and row.get("doc")
+                   and row["doc"].get("_deleted") is not True]
+        if not sources:
+            return []
+        now = now_iso()
+        wanted: dict[str, dict] = {}
+        for source in sources:
+            source = _clean(source)
+            try:
+                mirror = self._mirror_of(ctx, source, now)
+            except (CouchUnavailable, Unauthorized):
+                raise
+            except Exception as exc:  # noqa: BLE001 - a status doc must never hold up the batch
+                log.warning("device status not mirrored", extra={"db": ctx.name, "doc_id": source.get("_id"),
+                                                                 "error": f"{type(exc).__name__}: {exc}"})
+                continue
+            if mirror is not None:
+                wanted[mirror["_id"]] = mirror
+        if not wanted:
+            return []
+        try:
+            answer = self.ops.all_docs(keys=sorted(wanted), include_docs=True)
+        except CouchHTTPError as exc:
+            if isinstance(exc, Unauthorized):
+                raise
+            log.warning("device status mirrors not read; not written", extra={"db": ctx.name, "error": str(exc)})
+            return []
+        existing = {row["key"]: row["doc"] for row in answer.get("rows", []) if row.get("doc")}
+        out = []
+        for doc_id, mirror in wanted.items():
+            current = existing.get(doc_id)
+            if mirror_changed(mirror, current):
+                if current is not None:
+                    mirror["_rev"] = current["_rev"]
+                out.append(mirror)
+        return out
+
+    def _mirror_of(self, ctx: DbContext, source: dict, now: str) -> dict | None:
+        school_id = ctx.school_id_of(source)
+        issues = ctx.validate(source)
+        if school_id is None or issues:
+            log.warning("invalid device status not mirrored", extra={
+                "db": ctx.name, "doc_id": source.get("_id"), "rev": source.get("_rev"),
+                "codes": [issue.code for issue in issues] or ["wrong_school"]})
+            return None
+        return build_mirror(migrate(source), db_name=ctx.name, school_id=school_id,
+                            county_id=self._county_of(ctx, school_id), received_at=now)
+
+    def mirror_device_statuses(self) -> int:
+        """Mirror the device status docs of every owned school database as they are now.
+
+        Run once after upgrading to mirrors (``python -m sync mirror-device-status``): the
+        feed mirrors a status only when it changes, and a silent device's never does.
+        Returns how many mirrors were written; raises ``CouchError`` for server trouble.
+        """
+        written = 0
+        for name in self.discovery.owned_dbs():
+            if name.startswith(INSPECTIONS_DB_PREFIX) or self.stop_event.is_set():
+                continue
+            try:
+                rows = self.client.db(name).all_docs(startkey=DEVICE_STATUS_PREFIX,
+                                                     endkey=DEVICE_STATUS_PREFIX + "\ufff0", include_docs=True)["rows"]
+            except NotFound:
+                continue
+            ctx = self.context(name)
+            mirrors = self._device_status_mirrors(ctx, [{"id": r["id"], "doc": r["doc"]} for r in rows if r.get("doc")])
+            self._write_ops(ctx, [], mirrors)
+            written += len(mirrors)
+        return written
 
     # -- one document -------------------------------------------------------------------
 

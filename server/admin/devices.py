@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from server.admin.errors import NotFoundError
 from server.audit import AuditLog, utc_now_iso
 from sync.couch import CouchClient
+from sync.device_status import STATUS_FIELDS
 from sync.errors import NotFound
 from sync.provision import REGISTRY_DB, ensure_doc, school_db_name
 
@@ -28,8 +29,6 @@ ADMIN_REGISTRY_DESIGN = {
         },
     },
 }
-STATUS_FIELDS = ("app_version", "last_sync_at", "waiting_count", "storage_used_bytes", "clock_offset_ms",
-                 "last_error")
 _ensured: set[str] = set()
 
 

@@ -6,8 +6,10 @@ often have wrong clocks. A school's last sync is its most recent device's. Never
 sorts before anything else, then the longest silence. Revoked devices and closed schools
 are left out (they are not expected to sync).
 
-Cost: one registry read, then one ``_all_docs`` per school database (read a few at a
-time). A province of 20,000 schools takes a while; the answer is cached for a minute.
+The statuses are the worker's copies in ``ops`` (``sync.device_status``), never the school
+databases: a status is as fresh as the worker has made it. Cost: two registry reads (the
+schools, the devices) and one ``ops/device_status_by_school`` query for the county, or for
+the whole province; the answer is cached for a minute.
 """
 
 from __future__ import annotations
@@ -16,15 +18,14 @@ import csv
 import io
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 
-from server.admin.devices import STATUS_FIELDS, device_statuses, ensure_admin_design, server_time_of_sync
+from server.admin.devices import STATUS_FIELDS, ensure_admin_design, server_time_of_sync
 from server.audit import csv_cell
 from sync.couch import CouchClient
-from sync.provision import REGISTRY_DB
+from sync.device_status import mirrored_statuses
+from sync.provision import OPS_DB, REGISTRY_DB
 
-PARALLEL_READS = 8
 CACHE_S = 60.0
 CSV_COLUMNS = ("kind", "school_id", "school_name", "county_id", "device", "label", "last_sync_at",
                "days_since_sync", "waiting_count", "app_version", "last_error")
@@ -56,6 +57,7 @@ class SyncHealth:
     def __init__(self, couch: CouchClient):
         self.couch = couch
         self.registry = couch.db(REGISTRY_DB)
+        self.ops = couch.db(OPS_DB)
 
     def report(self, *, days: int, county_id: str | None = None, now: datetime | None = None,
                use_cache: bool = True) -> dict:
@@ -88,12 +90,12 @@ class SyncHealth:
             doc = row.get("doc") or {}
             if doc.get("status") != "revoked":
                 records.setdefault(doc.get("school_id"), []).append(doc)
-        with ThreadPoolExecutor(PARALLEL_READS) as pool:
-            statuses = list(pool.map(lambda d: device_statuses(self.couch, d["_id"].split(":", 1)[1]), schools))
+        statuses = mirrored_statuses(self.ops, county_id)
         cutoff_days = float(days)
         school_items, device_items = [], []
-        for school, status_by_device in zip(schools, statuses, strict=True):
+        for school in schools:
             school_id = school["_id"].split(":", 1)[1]
+            status_by_device = statuses.get(school_id, {})
             known = {d["_id"].split(":", 1)[1]: d for d in records.get(school_id, [])}
             devices = []
             for device in sorted(known):

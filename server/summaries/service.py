@@ -23,8 +23,8 @@ from server.summaries.registry import PROVINCE, Calendar, RegistryIndex, Registr
 from sync.canonical import parse_iso as parse_utc  # the timestamp format every document uses
 from sync.couch import CouchClient
 from sync.design import METRIC_FIELDS
-from sync.errors import NotFound
-from sync.provision import REPORTS_DB, school_db_name
+from sync.device_status import mirrored_statuses
+from sync.provision import OPS_DB, REPORTS_DB
 
 COUNT_FIELDS = METRIC_FIELDS[4:]  # the report's own counts, after reports/zero/on-time
 ABSENCE_FIELDS = ("absent_illness", "absent_fever", "absent_other")
@@ -139,6 +139,7 @@ class SummaryService:
                  deadline_local: str = "10:00"):
         self.couch = couch
         self.reports = couch.db(REPORTS_DB)
+        self.ops = couch.db(OPS_DB)
         self.index = index or RegistryIndex(couch)
         self.utc_offset = timedelta(minutes=utc_offset_minutes)
         self.deadline_local = dt.time.fromisoformat(deadline_local)
@@ -388,24 +389,29 @@ class SummaryService:
     def _deadline_utc(self, day: date) -> dt.datetime:
         return (dt.datetime.combine(day, self.deadline_local) - self.utc_offset).replace(tzinfo=dt.UTC)
 
-    def last_sync(self, school_id: str) -> tuple[str | None, str | None]:
+    def device_syncs(self, county_id: str) -> dict[str, str]:
+        """``school_id -> last_sync_at`` of the school's most recently synced device, for one
+        county's schools: one query of the worker's device status mirrors in ``ops``."""
+        newest: dict[str, str] = {}
+        for school_id, devices in mirrored_statuses(self.ops, county_id).items():
+            for status in devices.values():
+                stamp = status.get("last_sync_at")
+                if parse_utc(stamp) and (school_id not in newest or parse_utc(stamp) > parse_utc(newest[school_id])):
+                    newest[school_id] = stamp
+        return newest
+
+    def last_sync(self, school_id: str, *, device_syncs: dict[str, str] | None = None
+                  ) -> tuple[str | None, str | None]:
         """When a device of the school last synced, and how that is known.
 
-        From the ``device_status:*`` docs the app writes (``last_sync_at``, newest device);
-        without them, the newest ``received_at`` of the school's canonical reports.
+        From the ``device_status:*`` docs the app writes (``last_sync_at``, newest device), as
+        the worker mirrored them into ``ops`` (pass ``device_syncs`` of the school's county to
+        save the query); without them, the newest ``received_at`` of its canonical reports.
         """
-        newest = None
-        try:
-            rows = self.couch.db(school_db_name(school_id)).all_docs(
-                startkey="device_status:", endkey="device_status:\ufff0", include_docs=True)["rows"]
-        except NotFound:
-            rows = []
-        for row in rows:
-            stamp = ((row.get("doc") or {}).get("data") or {}).get("last_sync_at")
-            if parse_utc(stamp) and (newest is None or parse_utc(stamp) > parse_utc(newest)):
-                newest = stamp
-        if newest:
-            return newest, "device_status"
+        if device_syncs is None:
+            device_syncs = self.device_syncs(self.school(school_id).county_id)
+        if device_syncs.get(school_id):
+            return device_syncs[school_id], "device_status"
         rows = self.reports.view("summaries", "by_school", startkey=[school_id, {}], endkey=[school_id],
                                  descending=True, limit=5, include_docs=True)["rows"]
         stamps = [row["doc"].get("received_at") for row in rows if row.get("doc")]
@@ -428,6 +434,7 @@ class SummaryService:
         deadline = self._deadline_utc(day)
         rows = []
         if calendar.is_school_day(day):
+            device_syncs = self.device_syncs(county_id)
             for school in sorted(snap.schools_of(county_id), key=lambda s: s.id):
                 key = day.isoformat()
                 if not school.open_on(key) or school.id in reported.get(key, set()):
@@ -441,7 +448,7 @@ class SummaryService:
                         last_report = past_key
                         break
                     streak += 1
-                synced_at, source = self.last_sync(school.id)
+                synced_at, source = self.last_sync(school.id, device_syncs=device_syncs)
                 synced = parse_utc(synced_at)
                 status = "not_reported" if synced and synced >= deadline else "not_synced"
                 rows.append({"school_id": school.id, "name": school.name, "consecutive_school_days": streak,

@@ -15,6 +15,7 @@ import pytest
 
 from mobile_schema import examples
 from server.devices.service import DeviceEnrolment, Person
+from sync import WorkerSettings, run_until_idle
 from sync.couch import CouchClient
 from sync.errors import Unauthorized
 from sync.provision import provision_core, school_db_name
@@ -283,9 +284,16 @@ def device_status_doc(device: str, school_id: str, last_sync: datetime, error: s
     return doc
 
 
+def run_worker(couch, couch_url: str, school_id: str) -> None:
+    """The sync worker over one school's database, until it is caught up (it mirrors device status into ops)."""
+    run_until_idle(couch, WorkerSettings(couchdb_url=couch_url, db_pattern=f"^{school_db_name(school_id)}$",
+                                         status_interval_s=0.0))
+
+
 @pytest.fixture(scope="module")
 def device(imported, couch, couch_url):
-    """A device enrolled for school 1 by its teacher, which has written its status doc."""
+    """A device enrolled for school 1 by its teacher, which has written its status doc, and the
+    worker has run since."""
     name = f"t5_{imported['run']}"
     couch.put_user(name, password="teacher-pw", roles=[f"school:{imported['s1']}"])
     teacher = Person(name=name, roles=(f"school:{imported['s1']}",))
@@ -296,6 +304,7 @@ def device(imported, couch, couch_url):
         old = datetime.now(UTC) - timedelta(days=5)
         as_device.db(enrolment["db"]).put(device_status_doc(enrolment["device"], imported["s1"], old,
                                                             "replication failed: ETIMEDOUT"))
+    run_worker(couch, couch_url, imported["s1"])
     return dict(enrolment, url=device_url)
 
 
@@ -321,6 +330,26 @@ def test_sync_health_lists_the_silent_worst_first_and_exports_csv(client, import
     rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert [r["kind"] for r in rows] == ["school", "device"]
     assert rows[1]["device"] == device["device"] and rows[1]["last_error"] == "replication failed: ETIMEDOUT"
+
+
+def test_sync_health_reads_the_mirror_in_ops_not_the_school_database(client, imported, device, couch, couch_url):
+    from server.admin.sync_health import forget_cached
+
+    query = {"days": 3, "county_id": imported["c"]}
+    before = client.get("/api/v1/admin/sync-health", query_string=query, headers=as_admin(imported)).get_json()
+    school_db = couch.db(school_db_name(imported["s1"]))
+    status = school_db.get(f"device_status:{device['device']}")
+    school_db.delete(status["_id"], status["_rev"])
+    run_worker(couch, couch_url, imported["s1"])
+    forget_cached()
+    after = client.get("/api/v1/admin/sync-health", query_string=query, headers=as_admin(imported)).get_json()
+    (school,) = [s for s in after["schools"] if s["school_id"] == imported["s1"]]
+    assert school["last_error"] == "replication failed: ETIMEDOUT" and 4.9 < school["days_since_sync"] < 5.1
+    assert [d["last_sync_at"] for d in after["devices"]] == [d["last_sync_at"] for d in before["devices"]]
+    assert after["devices"][0]["waiting_count"] == 2
+    # the whole province in one query too
+    province = client.get("/api/v1/admin/sync-health", query_string={"days": 3}, headers=as_admin(imported))
+    assert device["device"] in [d["device"] for d in province.get_json()["devices"]]
 
 
 def test_revoked_device_can_no_longer_sync(client, imported, device, couch):
