@@ -18,6 +18,7 @@ prodlike: install system-packages
 
 test: install system-packages
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(PY) -m pytest
 
 install: $(VENV)/.installed node_modules/.installed

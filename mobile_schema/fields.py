@@ -18,9 +18,10 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from typing import Any
+from collections.abc import Callable
+from typing import Any, cast
 
-from marshmallow import Schema, ValidationError, fields, validate
+from marshmallow import Schema, ValidationError, fields, types, validate
 
 #: Dates are local school dates; the 2000-2099 range keeps JavaScript's
 #: two-digit-year quirks of Date.UTC out of the picture.
@@ -36,6 +37,8 @@ COUNT_MAX = 100_000
 
 class FullMatch(validate.Validator):
     """The whole string must match ``pattern`` (a regex valid in Python and ES5)."""
+
+    error: str
 
     def __init__(self, pattern: str, *, error: str) -> None:
         self.pattern = pattern
@@ -96,7 +99,7 @@ class NoPersonalIdentifiers(validate.Validator):
         }
 
 
-def validator_spec(v: validate.Validator) -> dict[str, Any]:
+def validator_spec(v: Callable[[Any], Any]) -> dict[str, Any]:
     """Describe one validator as data. Raises ``TypeError`` for one it cannot describe."""
     if hasattr(v, "spec"):
         return v.spec()
@@ -119,7 +122,7 @@ def validator_spec(v: validate.Validator) -> dict[str, Any]:
 # --- fields -------------------------------------------------------------------------
 
 
-def _messages(type_code: str) -> dict[str, str]:
+def _messages(type_code: str) -> types.ErrorMessages:
     return {"required": "required", "null": type_code, "invalid": type_code}
 
 
@@ -279,7 +282,7 @@ def field_spec(name: str, field: fields.Field) -> dict[str, Any]:
         "kind": kind,
         "required": bool(field.required),
         "nullable": bool(field.allow_none),
-        "type_code": field.type_code,
+        "type_code": cast(Any, field).type_code,  # every field with a ``kind`` has one
         "checks": [validator_spec(v) for v in field.validators],
     }
     if isinstance(field, ListOf):

@@ -7,7 +7,9 @@ worker applies them to consecutive revisions it has seen.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
+
+from marshmallow import validate
 
 from .errors import SchemaError
 from .forms import FORMS
@@ -51,7 +53,7 @@ def check_history(old_doc: dict[str, Any] | None, new_doc: dict[str, Any]) -> li
     for name, field in schema.fields.items():
         if not field.metadata.get("ordered"):
             continue
-        order = list(field.validators[0].choices)
+        order = list(cast(validate.OneOf, field.validators[0]).choices)  # ordered fields are Choice fields
         before, after = old_data.get(name), new_data.get(name)
         if before in order and after in order and order.index(after) < order.index(before):
             issues.append(Issue(f"data.{name}", "status_backwards", {"old": before, "new": after}))

@@ -53,7 +53,7 @@ def migrate(doc: dict[str, Any]) -> dict[str, Any]:
     versions (for example a newer app), and ``MigrationError`` when a step
     cannot apply. The input is never modified.
     """
-    form = FORMS.get(doc.get("form")) if isinstance(doc.get("form"), str) else None
+    form = FORMS.get(doc["form"]) if isinstance(doc.get("form"), str) else None
     if form is None:
         raise UnknownForm(doc.get("form"))
     version = doc.get("schema_version")

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from marshmallow import Schema, ValidationError
 
@@ -68,7 +68,8 @@ def _join(path: str, key: object) -> str:
 def _field_errors(value: Any, spec: Mapping[str, Any] | None, path: str) -> list[tuple[tuple, Issue]]:
     if isinstance(value, list):
         return [((), Issue(path, value[0], _params(spec, value[0])))]
-    kind = (spec or {}).get("kind")
+    spec = spec or {}
+    kind = spec.get("kind")
     out: list[tuple[tuple, Issue]] = []
     if kind == "list":
         for index, sub in value.items():
@@ -115,7 +116,7 @@ def schema_issues(schema: Schema, value: Any, path: str) -> tuple[list[Issue], A
             isinstance(v, list) and all(c in rule_codes for c in v) and k != "_schema" for k, v in messages.items()
         )
         if rules and only_rules:
-            loaded = exc.valid_data
+            loaded = cast(dict[str, Any], exc.valid_data)  # a single (not many=True) load collects a dict
             issues = [i.prefixed(path) for i in check_rules(rules, loaded, schema)]
             return issues, None
         flat = _flatten(messages, schema_spec(schema), path)

@@ -18,6 +18,7 @@ import logging
 import os
 import signal
 import sys
+from typing import Any
 
 from sync.checkpoint import Checkpointer
 from sync.couch import CouchClient
@@ -66,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     _setup_logging(getattr(args, "log_level", "INFO"))
     log = logging.getLogger("sync")
-    overrides = {}
+    overrides: dict[str, Any] = {}
     try:
         if getattr(args, "shard", None):
             overrides["shard_index"], overrides["shard_count"] = parse_shard(args.shard)

@@ -191,7 +191,7 @@ class ConflictResolver:
 
     # -- finishing ------------------------------------------------------------------------
 
-    def _finish(self, db: Database, res_id: str, *, written_revs: list[str] | None = None) -> None:
+    def _finish(self, db: Database, res_id: str, *, written_revs: list[str | None] | None = None) -> None:
         """Write the record's notice and reviews, then mark it "written" (idempotent)."""
         for _attempt in range(3):
             record = self.ops.get_or_none(res_id)

@@ -18,7 +18,7 @@ import http.cookiejar
 import json
 import time
 from collections import defaultdict, deque
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Generator, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote, unquote, urlsplit, urlunsplit
@@ -320,7 +320,7 @@ class _NoCookies(http.cookiejar.CookieJar):
 class _NoAuth(httpx.Auth):
     """Send the request as built: the proxy must never add the service account's credentials."""
 
-    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         yield request
 
 
@@ -423,7 +423,7 @@ class Database:
             body["new_edits"] = False
         answer = self.client.request("POST", f"{self.path}/_bulk_docs", json_body=body,
                                      timeout=max(self.client.timeout, 120))
-        by_id: dict[str, deque] = defaultdict(deque)
+        by_id: dict[str | None, deque] = defaultdict(deque)
         for item in answer or []:
             by_id[item.get("id")].append(item)
         results = []

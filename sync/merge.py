@@ -271,7 +271,7 @@ def _envelope(live: list[dict], data: dict, clocks: dict) -> dict:
 
     def recency(leaf: dict) -> tuple:
         meta = leaf.get("meta") or {}
-        ats = [c.get("at") for c in _clocks_of(leaf).values() if isinstance(c, dict) and isinstance(c.get("at"), str)]
+        ats = [c["at"] for c in _clocks_of(leaf).values() if isinstance(c, dict) and isinstance(c.get("at"), str)]
         return (max(ats) if ats else "", str(meta.get("updated_at") or ""), str(meta.get("device") or ""),
                 canonical_json(_strip(leaf)))
 

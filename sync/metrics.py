@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
@@ -24,7 +25,7 @@ class WorkerMetrics:
         }
         self._lag = Gauge("sync_worker_lag", "Changes pending per database (-1 when unknown)", ["db"],
                           registry=self.registry)
-        self._server = None
+        self._server: tuple[WSGIServer, threading.Thread] | None = None
 
     def inc(self, name: str, amount: int = 1) -> None:
         if amount <= 0:

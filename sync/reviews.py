@@ -151,7 +151,7 @@ def conflict_notice(*, resolution_id: str, school_id: str | None, doc_id: str, d
 
 def _newest_clock(doc: dict) -> str | None:
     clocks = (doc.get("meta") or {}).get("clocks") or {}
-    ats = [c.get("at") for c in clocks.values() if isinstance(c, dict) and isinstance(c.get("at"), str)]
+    ats = [c["at"] for c in clocks.values() if isinstance(c, dict) and isinstance(c.get("at"), str)]
     return max(ats) if ats else None
 
 
@@ -242,6 +242,6 @@ def _form_fields(doc: dict) -> list[str]:
     from mobile_schema import get_form
 
     try:
-        return list(get_form(doc.get("form")).schema().fields)
+        return list(get_form(doc["form"]).schema().fields)
     except Exception:  # noqa: BLE001 - an unknown form has no fields to offer
         return []

@@ -6,6 +6,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from typing import Any
 
 _SHARD = re.compile(r"^\s*(\d+)\s*[/-]\s*(?:of\s*)?(\d+)\s*$")
 
@@ -58,7 +59,7 @@ class WorkerSettings:
         return replace(self, **changes)
 
     @classmethod
-    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> WorkerSettings:
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WorkerSettings:
         """Read ``COUCHDB_URL`` (required), ``WORKER_SHARD``, ``WORKER_BATCH_SIZE``,
         ``WORKER_POLL_INTERVAL``, ``REPORT_DEADLINE_LOCAL``, ``LOCAL_UTC_OFFSET_MINUTES``,
         ``WORKER_MAX_ATTEMPTS``, ``WORKER_METRICS_PORT`` and ``WORKER_DB_PATTERN``; ``overrides`` win.
@@ -71,7 +72,7 @@ class WorkerSettings:
             raise KeyError("COUCHDB_URL is not set")
         index, total = parse_shard(env.get("WORKER_SHARD", "1/1"))
         port = env.get("WORKER_METRICS_PORT")
-        values = dict(
+        values: dict[str, Any] = dict(
             couchdb_url=url,
             shard_index=index,
             shard_count=total,

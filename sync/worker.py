@@ -103,7 +103,7 @@ class RegistryCache:
     def school(self, school_id: str) -> dict | None:
         return self.doc(f"school:{school_id}")
 
-    def roster(self, school_id: str) -> set[str] | None:
+    def roster(self, school_id: str) -> set[str | None] | None:
         """Usernames on the school's roster, or None when it has no roster doc."""
         doc = self.doc(f"roster:{school_id}")
         if doc is None:
@@ -502,7 +502,7 @@ class Worker:
             return self._quarantine(ctx, doc, [error_reason(type(exc).__name__, exc)], school_id, now)
         school_id = school_id or migrated.get("school_id")
         school = self.registry.school(school_id) if school_id else None
-        if school is None:
+        if school is None or not school_id:
             raise SchoolNotRegistered(f"the registry has no school:{school_id}")
         ops: list[dict] = []
         flags = []

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..fields import Count, Flag, Text
+from ..fields import Count, Flag, Text, WholeNumber
 from ..rules import LessOrEqual, SumEquals, ZeroWhen
 from .base import Form, FormSchema, check_form_definition, meta
 
@@ -26,7 +26,7 @@ ABNORMAL_FIELDS = (
 PEOPLE = "people"
 
 
-def _abnormal(en: str, zh: str, help_en: str, help_zh: str) -> Count:
+def _abnormal(en: str, zh: str, help_en: str, help_zh: str) -> WholeNumber:
     return Count(required=True, metadata=meta(en, zh, help_en=help_en, help_zh=help_zh, unit=PEOPLE, abnormal=True))
 
 

@@ -84,7 +84,7 @@ class Corrections:
         updated = copy.deepcopy(current)
         meta = updated.setdefault("meta", {})
         clocks = meta.setdefault("clocks", {})
-        seen = [c.get("at") for c in clocks.values() if isinstance(c, dict) and isinstance(c.get("at"), str)]
+        seen = [c["at"] for c in clocks.values() if isinstance(c, dict) and isinstance(c.get("at"), str)]
         last = max(seen) if seen else None
         now_ms = time.time_ns() // 1_000_000 if now_ms is None else now_ms
         for field in sorted(changed):

@@ -10,6 +10,7 @@ documents (lag per database) and its checkpoint ``_local/sync_worker`` in the da
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from server.admin.errors import InvalidInput, NotFoundError
 from server.audit import AuditLog
@@ -110,7 +111,7 @@ class SchoolDatabases:
 
     def _ops_counts(self, db_name: str) -> dict:
         rows = self.ops.view("ops", "by_source", startkey=[db_name], endkey=[db_name, {}])["rows"]
-        counts = {"quarantined": 0, "resolutions_pending": 0, "reviews_open": 0}
+        counts: dict[str, Any] = {"quarantined": 0, "resolutions_pending": 0, "reviews_open": 0}
         quarantined = []
         for row in rows:
             doc_type, status = row["key"][2], row.get("value")

@@ -22,7 +22,7 @@ from datetime import date, datetime
 
 from server.admin.errors import ConflictError, ImportRejected, InvalidInput, NotFoundError
 from server.audit import AuditLog
-from sync.couch import CouchClient
+from sync.couch import BulkResult, CouchClient
 from sync.provision import REGISTRY_DB
 
 KINDS = ("prefectures", "counties", "schools")
@@ -202,7 +202,7 @@ class RegistryAdmin:
                 result.school_ids.append(doc["_id"].split(":", 1)[1])
         if dry_run:
             return result
-        failed = []
+        failed: list[BulkResult] = []
         for start in range(0, len(writes), CHUNK):
             chunk = writes[start:start + CHUNK]
             failed.extend(r for r in self.registry.bulk_docs(chunk) if not r.ok)
@@ -233,7 +233,7 @@ class RegistryAdmin:
         problems: list[dict] = []
         docs: list[dict] = []
         seen: dict[str, tuple[str, int]] = {}
-        in_file = {kind: {} for kind in KINDS}
+        in_file: dict[str, dict[str, Row]] = {kind: {} for kind in KINDS}
         for row in rows:
             ident = row.values.get("id", "")
             if ID_RE.match(ident) and f"{row.kind}:{ident}" not in seen:

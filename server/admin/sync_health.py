@@ -85,7 +85,7 @@ class SyncHealth:
     def _report(self, *, days: int, county_id: str | None, now: datetime) -> dict:
         schools = self._schools(county_id, now.date().isoformat())
         ensure_admin_design(self.couch)
-        records: dict[str, list[dict]] = {}
+        records: dict[str | None, list[dict]] = {}
         for row in self.registry.view("admin", "devices_by_school", include_docs=True)["rows"]:
             doc = row.get("doc") or {}
             if doc.get("status") != "revoked":

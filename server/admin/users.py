@@ -13,6 +13,7 @@ teacher to a roster gives the role, removing takes it away.
 
 from __future__ import annotations
 
+import builtins
 import re
 import secrets
 
@@ -229,12 +230,12 @@ class UserAdmin:
         doc = self.registry.get_or_none(f"roster:{school_id}") or {}
         return {"school_id": school_id, "teachers": list(doc.get("teachers") or [])}
 
-    def change_roster(self, *, who: str, school_id: str, add: list[dict], remove: list[str]) -> dict:
+    def change_roster(self, *, who: str, school_id: str, add: builtins.list[dict], remove: builtins.list[str]) -> dict:
         """Add teachers (their accounts must exist; they get the school's role) and remove
         others (the role is taken away). Raises ``InvalidInput`` for an unknown account."""
         return self._roster_change(who=who, school_id=school_id, add=add, remove=remove)
 
-    def _roster_change(self, *, who: str, school_id: str, add: list[dict], remove: list[str]) -> dict:
+    def _roster_change(self, *, who: str, school_id: str, add: builtins.list[dict], remove: builtins.list[str]) -> dict:
         role = f"school:{school_id}"
         accounts = {}
         for entry in add:

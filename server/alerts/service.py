@@ -14,6 +14,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 from datetime import date
+from typing import Any
 
 from server.summaries.service import ABSENCE_FIELDS, SummaryService, UnknownArea
 from sync.design import METRIC_FIELDS
@@ -62,7 +63,7 @@ class AlertService:
         rows = self.registry.all_docs(keys=[f"alert_rules:{county_id}", "alert_rules:default"],
                                       include_docs=True)["rows"]
         found = [row["doc"] for row in rows if row.get("doc")]
-        rules = dict(DEFAULT_RULES)
+        rules: dict[str, Any] = dict(DEFAULT_RULES)
         if found:
             rules.update({k: v for k, v in found[0].items() if k in DEFAULT_RULES and isinstance(v, int | float)})
             rules["source"] = found[0]["_id"]
@@ -75,7 +76,7 @@ class AlertService:
         rules = self.rules_for(county_id)
         snap = self.summaries.snapshot()
         key = day.isoformat()
-        found = []
+        found: list[tuple[str, str, float, Any, dict[str, Any]]] = []
         for (school_id, _date), vector in sorted(self.summaries.school_metrics(county_id, day, day).items()):
             named = dict(zip(METRIC_FIELDS, vector, strict=True))
             cases = named["suspected_cases"] + named["confirmed_cases"]

@@ -95,7 +95,7 @@ def current_language() -> str:
     if asked in LANGUAGES:
         session["lang"] = asked
         return asked
-    return session.get("lang") if session.get("lang") in LANGUAGES else DEFAULT
+    return session["lang"] if session.get("lang") in LANGUAGES else DEFAULT
 
 
 def translate(key: str, lang: str) -> str:

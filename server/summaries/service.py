@@ -18,6 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from datetime import date, timedelta
+from typing import cast
 
 from server.summaries.registry import PROVINCE, Calendar, RegistryIndex, RegistrySnapshot, School
 from sync.canonical import parse_iso as parse_utc  # the timestamp format every document uses
@@ -396,7 +397,10 @@ class SummaryService:
         for school_id, devices in mirrored_statuses(self.ops, county_id).items():
             for status in devices.values():
                 stamp = status.get("last_sync_at")
-                if parse_utc(stamp) and (school_id not in newest or parse_utc(stamp) > parse_utc(newest[school_id])):
+                when = parse_utc(stamp)
+                # only parseable stamps are kept, so ``newest`` values parse
+                if when and isinstance(stamp, str) and (
+                        school_id not in newest or when > cast(dt.datetime, parse_utc(newest[school_id]))):
                     newest[school_id] = stamp
         return newest
 
@@ -417,7 +421,7 @@ class SummaryService:
         stamps = [row["doc"].get("received_at") for row in rows if row.get("doc")]
         stamps = [s for s in stamps if parse_utc(s)]
         if stamps:
-            return max(stamps, key=parse_utc), "report_received"
+            return max(stamps, key=lambda s: cast(dt.datetime, parse_utc(s))), "report_received"  # all parse
         return None, None
 
     def missing(self, county_id: str, day: date) -> dict:

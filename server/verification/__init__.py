@@ -31,6 +31,7 @@ def _uploaded_text() -> tuple[str, str | None]:
         upload = request.files.get("file")
         if upload is None:
             abort(422, message="send the CSV as the form file 'file'", errors={"file": ["missing"]})
+            raise AssertionError  # abort raised
         return upload.read(MAX_UPLOAD_BYTES + 1).decode("utf-8", errors="replace"), upload.filename
     # text/plain is what a cross-site form can post: only with HTTP Basic, never with the cookie.
     if request.mimetype == "text/csv" or (request.mimetype == "text/plain" and request.authorization is not None):
