@@ -48,7 +48,6 @@ def _counties_to_list(user: User, county: str | None) -> list[str] | None:
     if user.counties and not user.prefectures:
         return sorted(user.counties)
     abort(400, message="say which county: ?county=<id>")
-    raise AssertionError  # abort raised
 
 
 def _list(doc_type: str, args: dict) -> dict:
@@ -80,7 +79,6 @@ def _load_review(review_id: str) -> dict:
     doc = get_couch().db(OPS_DB).get_or_none(review_id)
     if doc is None or doc.get("type") != REVIEW_TYPE:
         abort(404, message=f"no review item {review_id!r}")
-        raise AssertionError  # abort raised
     county = doc.get("county_id")
     if not g.user.is_province:
         require(lambda u: county is not None and u.can_read_county(county, county_prefecture(county)),

@@ -31,13 +31,11 @@ def _uploaded_text() -> tuple[str, str | None]:
         upload = request.files.get("file")
         if upload is None:
             abort(422, message="send the CSV as the form file 'file'", errors={"file": ["missing"]})
-            raise AssertionError  # abort raised
         return upload.read(MAX_UPLOAD_BYTES + 1).decode("utf-8", errors="replace"), upload.filename
     # text/plain is what a cross-site form can post: only with HTTP Basic, never with the cookie.
     if request.mimetype == "text/csv" or (request.mimetype == "text/plain" and request.authorization is not None):
         return request.get_data(as_text=True), None
     abort(415, message="send text/csv, or a multipart form with the file 'file'")
-    raise AssertionError  # abort raised
 
 
 @blp.route("/<county_id>/verification", methods=["GET"])
