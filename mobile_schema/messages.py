@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from decimal import Decimal
 from typing import Any
 
 LANGUAGES = ("en", "zh")
@@ -187,10 +188,36 @@ def format_param(value: Any, lang: str) -> str:
         return "null"
     if value is True or value is False:
         return "true" if value else "false"
-    if isinstance(value, float):
-        # As JavaScript's String(number) writes it.
-        return str(int(value)) if value.is_integer() and abs(value) < 1e21 else repr(value)
+    if isinstance(value, float) or (isinstance(value, int) and abs(value) > 2**53):
+        return _js_number(float(value))
     return str(value)
+
+
+def _js_number(value: float) -> str:
+    """As JavaScript's ``String(number)`` writes it (ECMAScript Number::toString): the
+    shortest digits that round-trip, placed as JavaScript places them (so 3.0417258687927592e16
+    is "30417258687927590" where Python's int gives "30417258687927592", and 1e-5 is
+    "0.00001" where Python's repr gives "1e-05")."""
+    if value != value:
+        return "NaN"
+    if value in (float("inf"), float("-inf")):
+        return "Infinity" if value > 0 else "-Infinity"
+    if value == 0:
+        return "0"  # -0 too
+    sign = "-" if value < 0 else ""
+    shortest = Decimal(repr(abs(value))).normalize()
+    _sign, digit_tuple, exponent = shortest.as_tuple()
+    digits = "".join(map(str, digit_tuple))
+    k = len(digits)
+    n = int(exponent) + k  # the decimal point sits after n digits
+    if k <= n <= 21:
+        return sign + digits + "0" * (n - k)
+    if 0 < n <= 21:
+        return sign + digits[:n] + "." + digits[n:]
+    if -6 < n <= 0:
+        return sign + "0." + "0" * (-n) + digits
+    mantissa = digits if k == 1 else digits[0] + "." + digits[1:]
+    return f"{sign}{mantissa}e{'+' if n - 1 >= 0 else '-'}{abs(n - 1)}"
 
 
 def format_message(code: str, params: Mapping[str, Any] | None = None, lang: str = "en") -> str:

@@ -3,9 +3,11 @@ from __future__ import annotations
 import re
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from mobile_schema import MESSAGES, Issue, format_message
-from mobile_schema.messages import LANGUAGES
+from mobile_schema.messages import LANGUAGES, format_param
 
 PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -41,3 +43,17 @@ def test_formatting():
     assert format_message("too_large") == "must be at most {max}"
     with pytest.raises(ValueError):
         issue.message("fr")
+
+
+@settings(max_examples=5, deadline=None)
+@given(st.lists(st.one_of(st.floats(allow_nan=False, allow_infinity=False), st.integers(-(2**70), 2**70)),
+                min_size=50, max_size=50))
+def test_numbers_in_messages_read_as_javascript_writes_them(values):
+    """The database's messages come from JavaScript: Python must print numbers the same way."""
+    import json
+    import subprocess
+
+    script = "const v = JSON.parse(require('fs').readFileSync(0, 'utf8')); console.log(JSON.stringify(v.map(String)))"
+    js = json.loads(subprocess.run(["node", "-e", script], input=json.dumps(values), capture_output=True,
+                                   text=True, check=True).stdout)
+    assert [format_param(v, "en") for v in values] == js
