@@ -18,9 +18,9 @@ import json
 import re
 import secrets
 from collections.abc import Iterator
-from datetime import UTC, datetime
 from typing import Any
 
+from sync.canonical import now_iso
 from sync.couch import CouchClient
 from sync.provision import OPS_DB
 
@@ -31,8 +31,7 @@ TIME_ID = re.compile(r"^audit:\d{4}-\d{2}-\d{2}T")
 CSV_COLUMNS = ("at", "who", "action", "target", "before", "after", "reason")
 
 
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+utc_now_iso = now_iso  # the timestamp format every document uses (sync.canonical)
 
 
 def redact(value: Any) -> Any:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime
 
 from server.admin.errors import NotFoundError
 from server.audit import AuditLog, utc_now_iso
+from sync.canonical import utc_iso
 from sync.couch import CouchClient
 from sync.device_status import STATUS_FIELDS
 from sync.errors import NotFound
@@ -59,7 +60,7 @@ def server_time_of_sync(status: dict) -> str | None:
         from datetime import timedelta
 
         moment = moment + timedelta(milliseconds=offset)
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    return utc_iso(moment)
 
 
 def device_statuses(couch: CouchClient, school_id: str) -> dict[str, dict]:

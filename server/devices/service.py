@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mobile_schema.checklists import available_checklists, load_checklist
+from server.auth import ADMIN_ROLES
+from sync.canonical import now_iso
 from sync.couch import CouchClient
 from sync.errors import NotFound
 from sync.provision import DEFAULT_WINDOW_DAYS, REGISTRY_DB, inspections_db_name, school_db_name
 
-ADMIN_ROLES = frozenset({"_admin", "admin"})
 DEVICE_ROLE = "device"
 SCHOOL = "school"
 INSPECTOR = "inspector"
@@ -75,8 +76,7 @@ class Person:
         return self.scopes(INSPECTOR)
 
 
-def utc_now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+utc_now_iso = now_iso  # the timestamp format every document uses (sync.canonical)
 
 
 def local_today(utc_offset_minutes: int) -> str:
