@@ -28,6 +28,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 
 from mobile_schema import get_form, hlc_format, validate_document
+from sync.accounts import AccountSpec, new_device_token, write_accounts
 from sync.couch import CouchClient
 from sync.provision import REGISTRY_DB, provision_core, provision_inspections, provision_school, school_db_name
 
@@ -128,7 +129,7 @@ def _accounts(manifest: DemoManifest, rng: random.Random, teacher_password: str)
                                                       "kind": "teacher", "school_id": sid}
         for _ in range(2):  # the school's shared tablet, and a teacher's phone
             name = f"device_{uuid.UUID(int=rng.getrandbits(128)).hex}"
-            manifest.accounts[name] = {"password": secrets.token_urlsafe(12), "roles": [f"school:{sid}", "device"],
+            manifest.accounts[name] = {"password": new_device_token(), "roles": [f"school:{sid}", "device"],
                                        "kind": "device", "school_id": sid}
             manifest.registry.append({"_id": f"device:{name}", "type": "device", "school_id": sid,
                                       "status": "active", "label": "demo device", "enrolled_by": "demo"})
@@ -323,11 +324,9 @@ def load(couch: CouchClient, shape: DemoShape, *, teacher_password: str | None =
     registry = couch.db(REGISTRY_DB)
     for chunk in range(0, len(manifest.registry), 500):
         registry.bulk_docs(manifest.registry[chunk:chunk + 500])
-    users = [{"_id": f"org.couchdb.user:{name}", "name": name, "type": "user", "roles": acc["roles"],
-              "password": acc["password"]} for name, acc in manifest.accounts.items()]
-    for chunk in range(0, len(users), 500):
-        couch.db("_users").bulk_docs(users[chunk:chunk + 500])
-        say("accounts", min(chunk + 500, len(users)), len(users))
+    write_accounts(couch, [AccountSpec(name=name, roles=acc["roles"], password=acc["password"],
+                                       token=acc["kind"] == "device") for name, acc in manifest.accounts.items()],
+                   progress=say)
 
     schools = manifest.schools()
     counties = manifest.counties()

@@ -19,7 +19,7 @@ import os
 import time
 
 from flask import Blueprint, Flask, Response, abort, g, got_request_exception, request
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 from server.auth import public
 from sync.errors import CouchError
@@ -99,7 +99,33 @@ def metrics():
         body = generate_latest(registry)
     else:
         body = generate_latest(REGISTRY)
-    return Response(body, content_type=CONTENT_TYPE_LATEST)
+    return Response(body + _worker_progress_metrics(), content_type=CONTENT_TYPE_LATEST)
+
+
+def _worker_progress_metrics() -> bytes:
+    """The worker's progress as health computes it (one reading per scrape, not per process)."""
+    from flask import current_app
+
+    from server.couchdb import get_couch
+    from sync.progress import worker_progress
+
+    registry = CollectorRegistry()
+    gauges = {name: Gauge(f"sync_{name}", text, registry=registry) for name, text in (
+        ("worker_idle", "1 when the worker has processed every change the server knows of"),
+        ("worker_catching_up", "1 while a worker shard has not checked every database once since it started"),
+        ("dbs_pending", "School and inspection databases with changes the worker has not processed"),
+        ("docs_pending", "Changes known to be waiting in those databases"),
+        ("lag_seconds", "Seconds since the oldest unprocessed change was noticed"))}
+    try:
+        progress = worker_progress(get_couch(), stale_after_s=current_app.config["SETTINGS"].worker_stale_after_s)
+    except CouchError:
+        return b""
+    gauges["worker_idle"].set(int(progress["idle"]))
+    gauges["worker_catching_up"].set(int(progress["state"] == "catching_up"))
+    gauges["dbs_pending"].set(progress["dbs_pending"] + progress["dbs_changed_unseen"])
+    gauges["docs_pending"].set(progress["docs_pending"])
+    gauges["lag_seconds"].set(progress["lag_seconds"])
+    return generate_latest(registry)
 
 
 def init_app(app: Flask) -> None:

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import http.cookiejar
 import json
+import re
 import time
 from collections import defaultdict, deque
 from collections.abc import Generator, Iterable, Mapping
@@ -25,6 +26,7 @@ from urllib.parse import quote, unquote, urlsplit, urlunsplit
 
 import httpx
 
+from sync.accounts import prehashed_credentials, user_doc
 from sync.errors import (
     HTTP_ERRORS,
     CouchHTTPError,
@@ -215,7 +217,12 @@ class CouchClient:
         return body["userCtx"]
 
     def has(self, capability: str) -> bool:
-        """Whether the server has ``_db_updates``, ``_scheduler`` or ``node_config``; cached."""
+        """Whether the server has ``_db_updates``, ``_scheduler``, ``node_config`` or
+        ``pbkdf2_prf`` (verifies PBKDF2-SHA256 user hashes: Apache CouchDB 3.4+); cached."""
+        if capability == "pbkdf2_prf" and capability not in self._capabilities:
+            info = self.info()
+            version = tuple(int(p) for p in re.findall(r"\d+", str(info.get("version", "")))[:2])
+            self._capabilities[capability] = "couchdb" in info and version >= (3, 4)
         if capability not in self._capabilities:
             probes = {
                 "_db_updates": ("/_db_updates", {"feed": "normal", "limit": 1}),
@@ -265,18 +272,25 @@ class CouchClient:
         return self.request("POST", "/_replicate", json_body={"source": source, "target": target, **options},
                             timeout=max(self.timeout, 600))
 
-    def put_user(self, name: str, *, password: str | None, roles: list[str], **extra: Any) -> dict:
-        """Create or update a ``_users`` account (keeps the password when ``password`` is None)."""
+    def put_user(self, name: str, *, password: str | None, roles: list[str], token: bool = False,
+                 **extra: Any) -> dict:
+        """Create or update a ``_users`` account (keeps the password when ``password`` is None).
+
+        ``token``: ``password`` is a device's random token, written pre-hashed with few
+        iterations instead of CouchDB's 600,000 (why: ``sync.accounts``).
+        """
         users = self.db("_users")
-        doc_id = f"org.couchdb.user:{name}"
-        doc = users.get_or_none(doc_id) or {"_id": doc_id, "name": name, "type": "user"}
-        doc.update(extra)
-        doc["roles"] = roles
-        if password is not None:
-            doc["password"] = password
-            for stale in ("derived_key", "salt", "password_scheme", "iterations", "password_sha"):
-                doc.pop(stale, None)
-        return users.put(doc)
+        current = users.get_or_none(f"org.couchdb.user:{name}")
+        credentials = None
+        if token and password is not None:
+            credentials = self.token_credentials(password)
+            password = None
+        return users.put(user_doc(name, roles=roles, password=password, credentials=credentials, current=current,
+                                  **extra))
+
+    def token_credentials(self, token: str) -> dict:
+        """``_users`` fields for a device token, hashed in the form this server verifies."""
+        return prehashed_credentials(token, sha256=self.has("pbkdf2_prf"))
 
     def delete_user(self, name: str) -> bool:
         users = self.db("_users")

@@ -16,6 +16,7 @@ import logging
 import queue
 import re
 import threading
+import time
 import zlib
 from collections import deque
 from collections.abc import Callable, Iterable
@@ -42,10 +43,16 @@ def shard_of(name: str, count: int) -> int:
     return zlib.crc32(name.encode()) % count + 1
 
 
-def owned(name: str, settings: WorkerSettings) -> bool:
-    if settings.db_pattern and re.search(settings.db_pattern, name) is None:
+def owned_by(name: str, shard_index: int, shard_count: int, db_pattern: str | None = None) -> bool:
+    """Whether the worker shard ``shard_index`` of ``shard_count`` (limited to ``db_pattern``)
+    follows database ``name``."""
+    if db_pattern and re.search(db_pattern, name) is None:
         return False
-    return is_followed(name) and shard_of(name, settings.shard_count) == settings.shard_index
+    return is_followed(name) and shard_of(name, shard_count) == shard_index
+
+
+def owned(name: str, settings: WorkerSettings) -> bool:
+    return owned_by(name, settings.shard_index, settings.shard_count, settings.db_pattern)
 
 
 class DbQueue:
@@ -62,6 +69,7 @@ class DbQueue:
         self._waiting: dict[str, int] = {}
         self._active: dict[str, int] = {}
         self._abandoned: set[int] = set()
+        self._noticed: dict[str, float] = {}  # name -> wall time it was first queued, until done
         self._issued = 0
         self._lock = threading.Lock()
 
@@ -72,6 +80,7 @@ class DbQueue:
                 return True
             self._issued += 1
             self._waiting[name] = self._issued
+            self._noticed.setdefault(name, time.time())
         while not stop.is_set():
             try:
                 self._queue.put(name, timeout=0.5)
@@ -96,6 +105,14 @@ class DbQueue:
         """``name``, as last taken by ``get``, has been processed to the end of its feed."""
         with self._lock:
             self._active.pop(name, None)
+            if name not in self._waiting:
+                self._noticed.pop(name, None)
+
+    def pending(self) -> dict[str, float]:
+        """Every name queued or being processed, with the wall time it was first queued
+        (kept across re-queues until the name is done with none waiting)."""
+        with self._lock:
+            return dict(self._noticed)
 
     @property
     def issued(self) -> int:
@@ -136,6 +153,9 @@ class FeedPosition:
         self.shard = settings.shard_name
         self._marks: deque[tuple[int, Any]] = deque()
         self._saved: Any = None
+        # Discovery marks; the processing loop also saves once it has drained the queue, so
+        # the saved position is current when the worker is idle (health reads it).
+        self._lock = threading.Lock()
 
     def load(self) -> Any | None:
         """The saved position, or None when there is none (or it was discarded)."""
@@ -149,11 +169,16 @@ class FeedPosition:
         self.db.put_local(self.name, {"since": None, "shard": self.shard, "updated_at": now_iso()})
 
     def mark(self, ticket: int, seq: Any) -> None:
-        if not self._marks or self._marks[-1] != (ticket, seq):
-            self._marks.append((ticket, seq))
+        with self._lock:
+            if not self._marks or self._marks[-1] != (ticket, seq):
+                self._marks.append((ticket, seq))
 
     def save_processed(self, dbq: DbQueue) -> Any | None:
         """Save the newest fully processed position, if it moved; returns what it saved."""
+        with self._lock:
+            return self._save_processed(dbq)
+
+    def _save_processed(self, dbq: DbQueue) -> Any | None:
         oldest = dbq.oldest_unfinished()
         ready = 0
         for ticket, _seq in self._marks:
@@ -179,6 +204,16 @@ class DatabaseDiscovery:
         self.settings = settings
         self.checkpointer = checkpointer
         self.position = FeedPosition(client, settings)
+        # The newest ticket of discovery's first round (every owned database checked once, or
+        # the resumed feed's first answer queued); None until that round is over.
+        self.first_round_ticket: int | None = None
+
+    def catching_up(self, dbq: DbQueue) -> bool:
+        """True until the first round's databases have all been processed."""
+        if self.first_round_ticket is None:
+            return True
+        oldest = dbq.oldest_unfinished()
+        return oldest is not None and oldest <= self.first_round_ticket
 
     @property
     def mode(self) -> str:
@@ -228,6 +263,8 @@ class DatabaseDiscovery:
                     for name, _seq in self.stale():
                         if not dbq.put(name, stop):
                             return
+                    if self.first_round_ticket is None:
+                        self.first_round_ticket = dbq.issued
                     stop.wait(self.settings.poll_interval_s)
                     continue
                 if since is None:
@@ -235,9 +272,13 @@ class DatabaseDiscovery:
                     if started is None:
                         return
                     since, resumed = started
+                    if not resumed and self.first_round_ticket is None:
+                        self.first_round_ticket = dbq.issued
                     continue
                 try:
-                    answer = self.client.db_updates(since=since, feed="longpoll",
+                    # Resumed: read what happened meanwhile at once (no wait), so the first
+                    # round ends as soon as that backlog is queued.
+                    answer = self.client.db_updates(since=since, feed="normal" if resumed else "longpoll",
                                                     timeout_s=self.settings.longpoll_timeout_s)
                 except BadRequest as exc:
                     if not resumed:
@@ -256,6 +297,8 @@ class DatabaseDiscovery:
                         return
                 self.position.mark(dbq.issued, since)
                 self.position.save_processed(dbq)
+                if self.first_round_ticket is None:
+                    self.first_round_ticket = dbq.issued
                 backoff = 0.5
             except Unauthorized as exc:
                 on_error(exc)

@@ -8,6 +8,12 @@ from wsgiref.simple_server import WSGIServer
 from prometheus_client import CollectorRegistry, Counter, Gauge, start_http_server
 
 COUNTERS = ("processed", "written", "conflicts_soft", "conflicts_hard", "quarantined", "retries", "errors")
+PROGRESS_GAUGES = {
+    "catching_up": "1 until every followed database has been checked once since the worker started",
+    "dbs_pending": "Databases with changes the worker has not processed yet",
+    "docs_pending": "Changes not processed yet in those databases (a lower bound while not all are counted)",
+    "lag_seconds": "Seconds since the oldest unprocessed change was noticed (0 when idle)",
+}
 
 
 class WorkerMetrics:
@@ -23,8 +29,11 @@ class WorkerMetrics:
                           registry=self.registry)
             for name in COUNTERS
         }
-        self._lag = Gauge("sync_worker_lag", "Changes pending per database (-1 when unknown)", ["db"],
-                          registry=self.registry)
+        # Totals, not one series per database: a province has 20,000 of them.
+        self._progress = {
+            name: Gauge(f"sync_worker_{name}", help_text, registry=self.registry)
+            for name, help_text in PROGRESS_GAUGES.items()
+        }
         self._server: tuple[WSGIServer, threading.Thread] | None = None
 
     def inc(self, name: str, amount: int = 1) -> None:
@@ -35,9 +44,25 @@ class WorkerMetrics:
         self._prom[name].inc(amount)
 
     def set_lag(self, db: str, pending: int | None) -> None:
+        """Changes left in ``db`` after the batch just read (None: the server did not say);
+        a database with nothing left is forgotten."""
         with self._lock:
-            self.lag[db] = pending
-        self._lag.labels(db=db).set(-1 if pending is None else pending)
+            if pending == 0:
+                self.lag.pop(db, None)
+            else:
+                self.lag[db] = pending
+
+    def forget_lag(self, db: str) -> None:
+        with self._lock:
+            self.lag.pop(db, None)
+
+    def set_progress(self, progress: dict) -> None:
+        """Publish the worker's progress (``Worker.progress()``) as gauges."""
+        for name in PROGRESS_GAUGES:
+            value = progress.get(name)
+            if isinstance(value, bool):
+                value = int(value)
+            self._progress[name].set(value if isinstance(value, int | float) else -1)
 
     def snapshot(self) -> tuple[dict, dict]:
         with self._lock:

@@ -28,7 +28,7 @@ from sync.checkpoint import Checkpointer
 from sync.conflicts import ConflictResolver
 from sync.couch import CouchClient
 from sync.device_status import DEVICE_STATUS_PREFIX, build_mirror, mirror_changed
-from sync.errors import CouchHTTPError, CouchUnavailable, Forbidden, NotFound, Unauthorized
+from sync.errors import BadRequest, CouchHTTPError, CouchUnavailable, Forbidden, NotFound, Unauthorized
 from sync.feeds import DatabaseDiscovery, DbQueue
 from sync.merge import is_worker_tombstone
 from sync.metrics import WorkerMetrics
@@ -49,6 +49,8 @@ log = logging.getLogger("sync.worker")
 EXIT_OK = 0
 EXIT_UNAUTHORIZED = 3
 # Not reports: never made canonical (device status docs are mirrored into ops instead).
+# How many databases' backlogs the status doc lists (largest first).
+STATUS_LAG_DBS = 50
 SKIPPED_PREFIXES = ("_design/", "config:", "conflict_notice:", DEVICE_STATUS_PREFIX)
 
 
@@ -168,6 +170,9 @@ class Worker:
         self.reports = client.db(REPORTS_DB)
         self.ops = client.db(OPS_DB)
         self._last_status = 0.0
+        self._last_position_save = 0.0
+        self._dbq: DbQueue | None = None  # the forever loop's queue (None in ``once`` mode)
+        self._was_idle: bool | None = None
         self._fatal: BaseException | None = None
         self._sleep: Callable[[float], bool] = self.stop_event.wait
 
@@ -213,7 +218,7 @@ class Worker:
                 self.maybe_write_status()
 
     def _run_forever(self) -> None:
-        dbq = DbQueue(self.settings.queue_size)
+        dbq = self._dbq = DbQueue(self.settings.queue_size)
 
         def fatal(exc: BaseException) -> None:
             self._fatal = exc
@@ -230,7 +235,8 @@ class Worker:
                     self._with_backoff(functools.partial(self.process_db, name))
                     if not self.stop_event.is_set():  # stopped: maybe not read to the end
                         dbq.done(name)
-                self.maybe_write_status()
+                        self.metrics.forget_lag(name)
+                self._after_step(dbq)
         finally:
             self.stop_event.set()
             thread.join(timeout=self.settings.longpoll_timeout_s + 15)
@@ -251,7 +257,64 @@ class Worker:
                     return
                 delay = min(delay * 2, 30.0)
 
+    def _after_step(self, dbq: DbQueue) -> None:
+        """Keep what health reads current: the feed position once the queue drains (at most
+        once a second while busy), and the status at once when the worker turns idle or busy."""
+        idle = not dbq.pending()
+        if self.discovery.mode == "_db_updates" and (
+                idle or time.monotonic() - self._last_position_save >= 1.0):
+            self._last_position_save = time.monotonic()
+            try:
+                self.discovery.position.save_processed(dbq)
+            except CouchUnavailable:
+                pass
+        if idle != self._was_idle:
+            self._was_idle = idle
+            self._last_status = 0.0
+        self.maybe_write_status()
+
     # -- status -------------------------------------------------------------------------
+
+    def progress(self, *, count_limit: int = 20) -> dict:
+        """What is left to do: ``catching_up`` (the first round of discovery is not done),
+        ``dbs_pending``, ``docs_pending`` (exact for the databases read or counted; up to
+        ``count_limit`` not yet read are counted here with ``_changes?limit=0``; the rest
+        make it a lower bound, said by ``docs_pending_exact``), ``oldest_pending_at`` and
+        ``lag_seconds``. Raises ``CouchError`` only as ``CouchUnavailable``/``Unauthorized``."""
+        dbq = self._dbq
+        pending = dbq.pending() if dbq is not None else {}
+        _counters, lag = self.metrics.snapshot()
+        docs, exact = 0, True
+        for name in sorted(pending, key=pending.__getitem__):
+            count = lag.get(name)
+            if count is None and count_limit > 0:
+                count_limit -= 1
+                count = self.count_pending(name)
+                if count is not None:
+                    self.metrics.set_lag(name, count)
+            if isinstance(count, int):
+                docs += count
+            else:
+                exact = False
+        oldest = min(pending.values()) if pending else None
+        return {"catching_up": dbq is None or self.discovery.catching_up(dbq), "dbs_pending": len(pending),
+                "docs_pending": docs, "docs_pending_exact": exact,
+                "oldest_pending_at": dt.datetime.fromtimestamp(oldest, dt.UTC).isoformat(timespec="seconds")
+                if oldest else None,
+                "lag_seconds": round(time.time() - oldest, 1) if oldest else 0.0}
+
+    def count_pending(self, name: str) -> int | None:
+        """Changes in ``name`` after its checkpoint: CouchDB's ``pending`` of an empty batch,
+        else (pouchdb-server has integer sequences) ``update_seq`` minus the checkpoint."""
+        try:
+            since = self.checkpointer.load(name)["since"]
+            answer = self.client.db(name).changes(since=since, limit=0)
+            if isinstance(answer.get("pending"), int):
+                return answer["pending"] + len(answer.get("results") or [])
+            seq = self.client.db(name).info().get("update_seq")
+            return max(seq - since, 0) if isinstance(seq, int) and isinstance(since, int) else None
+        except (NotFound, Forbidden, BadRequest):
+            return None
 
     def maybe_write_status(self) -> None:
         if time.monotonic() - self._last_status >= self.settings.status_interval_s:
@@ -262,12 +325,19 @@ class Worker:
 
     def write_status(self, *, final: bool = False) -> None:
         self._last_status = time.monotonic()
+        progress = self.progress()
+        self.metrics.set_progress(progress)
         counters, lag = self.metrics.snapshot()
+        # The largest backlogs only: the doc is rewritten every few seconds.
+        lag = dict(sorted(lag.items(), key=lambda item: -(item[1] or 0))[:STATUS_LAG_DBS])
         doc_id = f"worker_status:{self.settings.shard_name}"
         doc = self.ops.get_or_none(doc_id) or {"_id": doc_id, "created_at": now_iso()}
         doc.update(type="worker_status", status="stopped" if final else "running", db=None, doc_id=None,
                    school_id=None, county_id=None, updated_at=now_iso(), counters=counters, lag=lag,
-                   feed=self.discovery.mode, shard=self.settings.shard_name)
+                   progress=progress, feed=self.discovery.mode, shard=self.settings.shard_name,
+                   position=self.discovery.position.name, shard_index=self.settings.shard_index,
+                   shard_count=self.settings.shard_count,
+                   db_pattern=self.settings.db_pattern)
         try:
             self.ops.put(doc)
         except Exception:  # noqa: BLE001 - a lost status update is replaced a few seconds later
@@ -303,11 +373,11 @@ class Worker:
             answer = db.changes(since=since, include_docs=True, conflicts=True, limit=self.settings.batch_size,
                                 style="all_docs")
             rows = answer.get("results") or []
-            self.metrics.set_lag(name, answer.get("pending"))
             if rows:
                 self.process_batch(ctx, rows)
                 since = answer.get("last_seq", rows[-1].get("seq"))
             caught_up = len(rows) < self.settings.batch_size
+            self.metrics.set_lag(name, 0 if caught_up else answer.get("pending"))
             if rows or checkpoint["seen_update_seq"] != seq_before:
                 self.checkpointer.save(name, since=since, seen_update_seq=seq_before if caught_up else None)
             if caught_up or self.stop_event.is_set():

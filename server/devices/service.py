@@ -16,13 +16,13 @@ again for what may change after enrolment: the roster, the county's schools, the
 
 from __future__ import annotations
 
-import secrets
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from mobile_schema.checklists import available_checklists, load_checklist
 from server.auth import ADMIN_ROLES
+from sync.accounts import new_device_token
 from sync.canonical import now_iso
 from sync.couch import CouchClient
 from sync.errors import NotFound
@@ -143,8 +143,8 @@ class DeviceEnrolment:
 
     def _new_account(self, roles: list[str], record: dict) -> tuple[str, str]:
         device = f"device_{uuid.uuid4().hex}"
-        device_password = secrets.token_urlsafe(32)
-        self.couch.put_user(device, password=device_password, roles=roles)
+        device_password = new_device_token()
+        self.couch.put_user(device, password=device_password, roles=roles, token=True)
         self.registry.put({"_id": f"device:{device}", "type": "device", "enrolled_at": utc_now_iso(),
                            "status": "active", **record})
         return device, device_password

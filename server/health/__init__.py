@@ -1,39 +1,27 @@
-"""``GET /api/v1/health``: is CouchDB reachable, and how far behind is the worker."""
+"""``GET /api/v1/health``: is CouchDB reachable, and has the worker really caught up.
+
+``worker.state`` is ``idle`` only when every alive shard has checked each of its databases
+once since it started, knows of no unprocessed change, and the server confirms that no
+followed database changed after what the worker processed (``sync.progress``). Scripts
+that must wait for the figures to be complete wait for ``worker.idle``.
+"""
 
 from __future__ import annotations
-
-from datetime import UTC, datetime
 
 from flask import current_app
 
 from server.api import Blueprint
 from server.auth import public
 from server.couchdb import get_couch
-from sync.errors import CouchError, NotFound
+from sync.errors import CouchError
+from sync.progress import worker_progress
 
 blp = Blueprint("health", __name__, url_prefix="/api/v1", description="Service and worker health")
 
 
 def worker_state(couch) -> dict:
-    """The worker shards' own status documents in ``ops`` (lag, counters, last heartbeat)."""
-    stale_after = current_app.config["SETTINGS"].worker_stale_after_s
-    now = datetime.now(UTC)
-    try:
-        rows = couch.db("ops").all_docs(startkey="worker_status:", endkey="worker_status:\ufff0",
-                                        include_docs=True)["rows"]
-    except NotFound:  # not provisioned yet: no worker has reported
-        rows = []
-    shards = []
-    for row in rows:
-        doc = row["doc"]
-        updated = datetime.fromisoformat(doc["updated_at"].replace("Z", "+00:00"))
-        lag = {db: n for db, n in (doc.get("lag") or {}).items() if n}
-        shards.append({"shard": doc.get("shard"), "updated_at": doc["updated_at"],
-                       "alive": (now - updated).total_seconds() < stale_after,
-                       "lag_total": sum(n for n in lag.values() if isinstance(n, int)),
-                       "dbs_behind": len(lag), "counters": doc.get("counters", {})})
-    return {"shards": shards, "lag_total": sum(s["lag_total"] for s in shards),
-            "running": any(s["alive"] for s in shards)}
+    """The worker's state, pending work and lag (``sync.progress.worker_progress``)."""
+    return worker_progress(couch, stale_after_s=current_app.config["SETTINGS"].worker_stale_after_s)
 
 
 @blp.route("/health")

@@ -175,7 +175,9 @@ def test_worker_status_is_published(world):
     assert status["type"] == "worker_status" and status["feed"] in ("_db_updates", "poll")
     assert set(status["counters"]) >= {"processed", "written", "conflicts_soft", "conflicts_hard", "quarantined",
                                        "retries", "errors"}
-    assert school_db_name(school) in status["lag"]
+    # A caught-up database leaves no backlog behind; nothing is pending after a full run.
+    assert school_db_name(school) not in status["lag"]
+    assert status["progress"]["dbs_pending"] == 0 and status["progress"]["docs_pending"] == 0
     assert world.couch.db(REPORTS_DB).get(f"daily_health:{school}:{days_ago(1)}")
 
 
