@@ -146,7 +146,8 @@ def _utc_iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
 
-def _report_data(rng: random.Random, enrolled: int, zero: bool) -> dict:
+def report_data(rng: random.Random, enrolled: int, zero: bool) -> dict:
+    """The ``data`` of one ``daily_health`` report (newest version) of a school of ``enrolled`` pupils."""
     absent_illness = rng.randrange(0, max(1, enrolled // 40))
     absent_fever = 0 if zero else rng.randrange(0, 3)
     absent_other = rng.randrange(0, max(1, enrolled // 50))
@@ -195,12 +196,23 @@ def _to_v1(doc: dict) -> dict:
     return doc
 
 
+def daily_report(school_id: str, iso_date: str, data: dict, *, device: str, author: str,
+                 submitted: datetime) -> dict:
+    """A new ``daily_health`` report as a device writes it: every field's clock at ``submitted``."""
+    clocks = {name: {"at": _clock(submitted, device), "base": None} for name in data}
+    return {"_id": DAILY.make_id(iso_date), "type": "report", "form": "daily_health",
+            "schema_version": DAILY.latest_version, "school_id": school_id, "date": iso_date, "data": data,
+            "meta": _meta(author, device, submitted, clocks)}
+
+
 def _rev(position: int, body: dict) -> str:
     return f"{position}-{hashlib.md5(json.dumps(body, sort_keys=True).encode()).hexdigest()}"
 
 
 @dataclass
-class _SchoolWrites:
+class SchoolWrites:
+    """What the devices of one school write, in order (``phases``)."""
+
     school_id: str
     plain: dict[str, list[dict]] = field(default_factory=dict)  # device -> docs (normal writes)
     # Replicated revisions (new_edits=false): first the common ancestors, then the branches.
@@ -236,12 +248,12 @@ def _conflicting_edits(rng: random.Random, data: dict, hard: bool) -> tuple[dict
     return (attendance_change(1), notes) if rng.random() < 0.5 else (staff, notes)
 
 
-def _school_reports(shape: DemoShape, school: dict, manifest: DemoManifest, rng: random.Random) -> _SchoolWrites:
+def _school_reports(shape: DemoShape, school: dict, manifest: DemoManifest, rng: random.Random) -> SchoolWrites:
     sid = school["_id"].split(":", 1)[1]
     devices = devices_of(manifest, sid)
     roster = [t["username"] for t in next(d for d in manifest.registry if d["_id"] == f"roster:{sid}")["teachers"]]
     enrolled = rng.randrange(80, 900)
-    writes = _SchoolWrites(sid)
+    writes = SchoolWrites(sid)
     chronic_gap = rng.random() < 0.05  # a school that has stopped reporting for the last days
     for offset in range(shape.days):
         day = shape.start_date + timedelta(days=offset)
@@ -253,11 +265,8 @@ def _school_reports(shape: DemoShape, school: dict, manifest: DemoManifest, rng:
         device, author = devices[0], rng.choice(roster)
         local_submit = datetime.combine(day, time(7, 30)) + timedelta(minutes=rng.randrange(0, 240))
         submitted = (local_submit - LOCAL_OFFSET).replace(tzinfo=UTC)
-        data = _report_data(rng, enrolled, rng.random() < shape.zero_rate)
-        clocks = {name: {"at": _clock(submitted, device), "base": None} for name in data}
-        doc = {"_id": DAILY.make_id(iso), "type": "report", "form": "daily_health",
-               "schema_version": DAILY.latest_version, "school_id": sid, "date": iso, "data": data,
-               "meta": _meta(author, device, submitted, clocks)}
+        data = report_data(rng, enrolled, rng.random() < shape.zero_rate)
+        doc = daily_report(sid, iso, data, device=device, author=author, submitted=submitted)
         if rng.random() < shape.conflict_rate:
             hard = rng.random() < 0.4
             change_a, change_b = _conflicting_edits(rng, data, hard)
@@ -291,7 +300,7 @@ def _school_reports(shape: DemoShape, school: dict, manifest: DemoManifest, rng:
 
 # -- loading ---------------------------------------------------------------------------
 
-def _write_school(couch: CouchClient, manifest: DemoManifest, writes: _SchoolWrites, now: datetime) -> int:
+def _write_school(couch: CouchClient, manifest: DemoManifest, writes: SchoolWrites, now: datetime) -> int:
     db_name = school_db_name(writes.school_id)
     written = 0
     base = couch.base_url.split("://", 1)[1]
@@ -311,36 +320,78 @@ def _write_school(couch: CouchClient, manifest: DemoManifest, writes: _SchoolWri
     return written
 
 
-def load(couch: CouchClient, shape: DemoShape, *, teacher_password: str | None = None,
-         progress: Callable[[str, int, int], None] | None = None, threads: int = 8) -> DemoManifest:
-    """Generate and write the demo; returns the manifest. Idempotent only on an empty server."""
+def plan(shape: DemoShape, *, teacher_password: str | None = None) -> tuple[DemoManifest, random.Random]:
+    """The registry and the accounts of ``shape`` (nothing is written), and the random
+    generator in the state ``plan_reports`` continues from."""
     rng = random.Random(shape.seed)
     manifest = DemoManifest(shape=shape)
     _build_registry(shape, rng, manifest)
     _accounts(manifest, rng, teacher_password or secrets.token_urlsafe(9))
-    say = progress or (lambda _stage, _done, _total: None)
+    return manifest, rng
 
+
+def write_registry(couch: CouchClient, manifest: DemoManifest) -> None:
+    """The core databases (``registry``, ``reports``, ``ops``) and the registry's documents."""
     provision_core(couch)
     registry = couch.db(REGISTRY_DB)
     for chunk in range(0, len(manifest.registry), 500):
         registry.bulk_docs(manifest.registry[chunk:chunk + 500])
-    write_accounts(couch, [AccountSpec(name=name, roles=acc["roles"], password=acc["password"],
-                                       token=acc["kind"] == "device") for name, acc in manifest.accounts.items()],
-                   progress=say)
 
+
+def create_accounts(couch: CouchClient, manifest: DemoManifest, *, kinds: tuple[str, ...] | None = None,
+                    progress: Callable[[str, int, int], None] | None = None) -> int:
+    """The manifest's ``_users`` accounts (only those of ``kinds``, e.g. ``("device",)``, when
+    given): devices' tokens pre-hashed, teachers' passwords hashed by CouchDB."""
+    return write_accounts(couch, [AccountSpec(name=name, roles=acc["roles"], password=acc["password"],
+                                              token=acc["kind"] == "device")
+                                  for name, acc in manifest.accounts.items() if kinds is None or acc["kind"] in kinds],
+                          progress=progress)
+
+
+def provision_databases(couch: CouchClient, manifest: DemoManifest, *, threads: int = 8,
+                        progress: Callable[[str, int, int], None] | None = None) -> None:
+    """One database per school (``threads`` at once), then one inspections database per county."""
+    say = progress or (lambda _stage, _done, _total: None)
     schools = manifest.schools()
-    counties = manifest.counties()
     with ThreadPoolExecutor(threads) as pool:
         done = 0
         for _ in pool.map(lambda s: provision_school(couch, s["_id"].split(":", 1)[1]), schools):
             done += 1
             say("school databases", done, len(schools))
-        for county in counties:
-            provision_inspections(couch, county["_id"].split(":", 1)[1])
-        all_writes = [_school_reports(shape, school, manifest, rng) for school in schools]
-        now = datetime.now(UTC)
-        done = 0
-        for _ in pool.map(lambda w: _write_school(couch, manifest, w, now), all_writes):
+    for county in manifest.counties():
+        provision_inspections(couch, county["_id"].split(":", 1)[1])
+
+
+def plan_reports(manifest: DemoManifest, rng: random.Random) -> list[SchoolWrites]:
+    """Every school's reports (``rng`` as ``plan`` left it); fills ``manifest.expected``."""
+    return [_school_reports(manifest.shape, school, manifest, rng) for school in manifest.schools()]
+
+
+def write_reports(couch: CouchClient, manifest: DemoManifest, all_writes: list[SchoolWrites], *, threads: int = 8,
+                  progress: Callable[[str, int, int], None] | None = None) -> int:
+    """Write the reports through the device accounts, ``threads`` schools at once; returns
+    how many documents were written."""
+    say = progress or (lambda _stage, _done, _total: None)
+    now = datetime.now(UTC)
+    done = written = 0
+    with ThreadPoolExecutor(threads) as pool:
+        for count in pool.map(lambda w: _write_school(couch, manifest, w, now), all_writes):
             done += 1
+            written += count
             say("reports", done, len(all_writes))
+    return written
+
+
+def load(couch: CouchClient, shape: DemoShape, *, teacher_password: str | None = None,
+         progress: Callable[[str, int, int], None] | None = None, threads: int = 8) -> DemoManifest:
+    """Generate and write the demo; returns the manifest. Idempotent only on an empty server.
+
+    The stages, in order (each usable alone, as bench/province.py times them): ``plan``,
+    ``write_registry``, ``create_accounts``, ``provision_databases``, ``plan_reports``,
+    ``write_reports``."""
+    manifest, rng = plan(shape, teacher_password=teacher_password)
+    write_registry(couch, manifest)
+    create_accounts(couch, manifest, progress=progress)
+    provision_databases(couch, manifest, threads=threads, progress=progress)
+    write_reports(couch, manifest, plan_reports(manifest, rng), threads=threads, progress=progress)
     return manifest
