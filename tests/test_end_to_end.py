@@ -16,7 +16,7 @@ import pytest
 
 from demo import DemoShape, load
 from sync.couch import CouchClient, split_credentials
-from sync.embedded import EmbeddedCouch
+from tests.servers import server_holding_nothing
 
 pytestmark = pytest.mark.slow
 
@@ -28,15 +28,9 @@ COUNTS = ("students_enrolled", "students_present", "absent_illness", "absent_fev
 
 @pytest.fixture(scope="module")
 def demo_server(tmp_path_factory):
-    """A server holding only the demo: a fresh embedded one, or COUCHDB_URL when it is empty."""
-    if os.environ.get("COUCHDB_URL"):
-        with CouchClient(os.environ["COUCHDB_URL"]) as probe:
-            if probe.db("registry").exists():
-                pytest.skip("COUCHDB_URL already has a registry; the end-to-end demo needs an empty server")
-        yield os.environ["COUCHDB_URL"]
-        return
-    with EmbeddedCouch(tmp_path_factory.mktemp("e2e-couch")) as server:
-        yield server.url
+    """A server holding only the demo (``server_holding_nothing``)."""
+    with server_holding_nothing(tmp_path_factory, "e2e-couch") as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

@@ -29,7 +29,7 @@ from functools import wraps
 from flask import Blueprint, g, redirect, render_template, request, session, url_for
 
 from server.couchdb import get_couch
-from sync.errors import CouchUnavailable, NotFound, Unauthorized
+from sync.errors import CouchUnavailable, Forbidden, NotFound, Unauthorized
 from sync.provision import REGISTRY_DB
 
 ADMIN_ROLES = frozenset({"_admin", "admin"})
@@ -174,6 +174,11 @@ def verify_password(name: str, password: str) -> User:
         _signin_failures.hit(f"ip:{address}")
         _signin_failures.hit(f"name:{name}")
         raise SignInRefused(401, "wrong name or password") from None
+    except Forbidden as exc:
+        # CouchDB 3.4's own lockout ([chttpd_auth_lockout]) after repeated failures. It keys
+        # on the client address, which for sign-ins through the service is the service's.
+        _signin_failures.hit(f"name:{name}")
+        raise SignInRefused(429, "too many failed sign-ins for this account; wait a few minutes") from exc
     roles = tuple(ctx["roles"])
     return User(name=ctx["name"] or name, roles=roles)
 

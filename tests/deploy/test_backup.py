@@ -1,8 +1,9 @@
 """Backups to a second server and a restore of a deleted database (``sync/backup.py``).
 
 The source is the session's server (embedded, or ``COUCHDB_URL``); the backup target is
-a second embedded pouchdb-server started here. ``--match`` keeps the run to this test's
-own databases so that a shared server's other databases are left alone.
+a second server of the same kind started here (pouchdb-server, or an Apache CouchDB node).
+``--match`` keeps the run to this test's own databases so that a shared server's other
+databases are left alone.
 """
 
 from __future__ import annotations
@@ -15,9 +16,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.couchdb3 import CouchDBNode, launcher
 from sync.backup import BackupManager, batch_job_id, continuous_job_id
 from sync.couch import CouchClient
-from sync.embedded import EmbeddedCouch
+from sync.embedded import EmbeddedCouch, free_port
 from sync.provision import CORE_DBS, provision_core, provision_school, school_db_name
 
 REPO = Path(__file__).resolve().parents[2]
@@ -39,8 +41,16 @@ def source(tmp_path):
 
 @pytest.fixture
 def backup_server(tmp_path):
-    with EmbeddedCouch(tmp_path / "backup-couch") as server:
-        yield server
+    """A second server of the source's kind: CouchDB's replicator cannot read from
+    pouchdb-server (``open_doc_revs_failed``), and a production backup is a CouchDB."""
+    if not os.environ.get("COUCHDB_URL"):
+        with EmbeddedCouch(tmp_path / "backup-couch") as server:
+            yield server
+        return
+    if launcher() is None:
+        pytest.skip("backing up a CouchDB needs a second CouchDB; this machine has no launcher for one")
+    with CouchDBNode(tmp_path / "backup-couch", free_port()) as node:
+        yield node
 
 
 @pytest.fixture

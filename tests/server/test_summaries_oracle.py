@@ -16,7 +16,7 @@ from datetime import date, timedelta
 
 from demo import DemoShape, load
 from sync.couch import CouchClient, split_credentials
-from sync.embedded import EmbeddedCouch
+from tests.servers import server_holding_nothing
 
 COUNTS = ("students_enrolled", "students_present", "absent_illness", "absent_fever", "absent_other",
           "fever_at_check", "respiratory_symptoms", "isolated_on_campus", "sent_to_hospital", "suspected_cases",
@@ -27,14 +27,15 @@ SMALL = DemoShape(prefectures=2, counties_per_prefecture=2, schools=24, days=24,
 
 @contextlib.contextmanager
 def demo_server(tmp_path_factory, shape: DemoShape = SMALL):
-    """A fresh embedded server holding the demo after one worker run: yields (url, manifest)."""
-    with EmbeddedCouch(tmp_path_factory.mktemp("summaries-couch")) as server:
-        with CouchClient(server.url) as couch:
+    """A server holding only the demo after one worker run (``server_holding_nothing``: the
+    session's CouchDB while empty, else a fresh node of the same kind): yields (url, manifest)."""
+    with server_holding_nothing(tmp_path_factory, "summaries-couch") as url:
+        with CouchClient(url) as couch:
             manifest = load(couch, shape)
-        run = subprocess.run([sys.executable, "-m", "sync", "--once"], env=dict(os.environ, COUCHDB_URL=server.url),
+        run = subprocess.run([sys.executable, "-m", "sync", "--once"], env=dict(os.environ, COUCHDB_URL=url),
                              capture_output=True, text=True, timeout=600)
         assert run.returncode == 0, run.stderr[-3000:]
-        yield server.url, manifest
+        yield url, manifest
 
 
 @contextlib.contextmanager
