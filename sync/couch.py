@@ -361,12 +361,21 @@ class Database:
         except NotFound:
             return False
 
-    def create(self, *, exist_ok: bool = True) -> bool:
-        """Create the database; returns False when it existed (and ``exist_ok``)."""
+    def create(self, *, exist_ok: bool = True, q: int | None = None, n: int | None = None) -> bool:
+        """Create the database; returns False when it existed (and ``exist_ok``).
+
+        ``q`` (shards) and ``n`` (copies of each shard) go as query parameters of
+        ``PUT /db``; None leaves them to the server's ``[cluster]`` defaults. They only
+        apply at creation: an existing database keeps its shards. pouchdb-server ignores
+        both.
+        """
         from sync.errors import PreconditionFailed
 
+        for name, value in (("q", q), ("n", n)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 1):
+                raise ValueError(f"{name} must be a positive int, got {value!r}")
         try:
-            self.client.request("PUT", self.path)
+            self.client.request("PUT", self.path, params={"q": q, "n": n})
             return True
         except PreconditionFailed:
             if exist_ok:

@@ -26,6 +26,32 @@ SCHOOL_DB_PREFIX = "school_"
 INSPECTIONS_DB_PREFIX = "inspections_"
 DEFAULT_WINDOW_DAYS = 60
 
+# Shards per database (``PUT /db?q=``), chosen here rather than left to the server's
+# ``[cluster] q`` (CouchDB's own default is 2), because the right number differs by
+# database and q is fixed at creation (``_reshard`` can only split shards later, never
+# merge them). ``n`` (copies) is left to ``[cluster] n``: 1 on one node, 3 in a cluster.
+# Reasons and figures: docs/couchdb.md.
+#
+# School and inspection databases: one shard. About 20,000 of them, each a few hundred
+# small documents; every shard is a file, an open-database slot ([couchdb] max_dbs_open)
+# and an indexer per design document, so q = 2 would double all three for nothing.
+SCHOOL_DB_Q = 1
+INSPECTIONS_DB_Q = 1
+# registry: schools, counties, people, calendars: tens of thousands of small documents,
+# read mostly.
+REGISTRY_DB_Q = 1
+# reports: every canonical report (~600,000 a month, ~7 million a year) and the summary
+# views over all of them. Each shard builds its view indexes in parallel with the others,
+# so q bounds how fast a changed design document is re-indexed after an upgrade; 4 lets
+# four cores index at once and keeps a shard near 2 million documents a year. Splitting
+# to 8 later is a _reshard job, no application change.
+REPORTS_DB_Q = 4
+# ops: worker status, device status mirrors (one per device, rewritten as devices sync),
+# resolutions, reviews, quarantine, audit: hundreds of thousands of documents, many
+# rewrites, one view. Two shards spread the worker shards' writes over two files.
+OPS_DB_Q = 2
+CORE_DB_Q = {REGISTRY_DB: REGISTRY_DB_Q, REPORTS_DB: REPORTS_DB_Q, OPS_DB: OPS_DB_Q}
+
 # pouchdb-server leaves a database with no _security open to everyone: say "admins only".
 ADMIN_ONLY_SECURITY = {"admins": {"names": [], "roles": ["_admin"]}, "members": {"names": [], "roles": ["_admin"]}}
 
@@ -92,8 +118,11 @@ def ensure_doc(db: Database, wanted: dict) -> bool:
     raise Conflict(409, "conflict", f"could not write {wanted['_id']} after 3 tries")
 
 
-def ensure_db(db: Database, security: dict, design_docs: Iterable[dict], report: ProvisionReport) -> None:
-    if db.create(exist_ok=True):
+def ensure_db(db: Database, security: dict, design_docs: Iterable[dict], report: ProvisionReport, *,
+              q: int | None = None) -> None:
+    """Create ``db`` (with ``q`` shards; an existing one keeps its own) and bring its
+    ``_security`` and design documents up to date."""
+    if db.create(exist_ok=True, q=q):
         report.created_dbs.append(db.name)
     current = db.get_security()
     if current != security:
@@ -107,7 +136,7 @@ def ensure_db(db: Database, security: dict, design_docs: Iterable[dict], report:
 def provision_core(client: CouchClient) -> ProvisionReport:
     report = ProvisionReport()
     for name, design in ((REGISTRY_DB, REGISTRY_DESIGN), (REPORTS_DB, REPORTS_DESIGN), (OPS_DB, OPS_DESIGN)):
-        ensure_db(client.db(name), ADMIN_ONLY_SECURITY, [design], report)
+        ensure_db(client.db(name), ADMIN_ONLY_SECURITY, [design], report, q=CORE_DB_Q[name])
     return report
 
 
@@ -119,7 +148,7 @@ def device_config(school_id: str, window_days: int = DEFAULT_WINDOW_DAYS) -> dic
 def provision_school(client: CouchClient, school_id: str, *, window_days: int = DEFAULT_WINDOW_DAYS) -> ProvisionReport:
     report = ProvisionReport()
     db = client.db(school_db_name(school_id))
-    ensure_db(db, school_security(school_id), [school_design(school_id)], report)
+    ensure_db(db, school_security(school_id), [school_design(school_id)], report, q=SCHOOL_DB_Q)
     if ensure_doc(db, device_config(school_id, window_days)):
         report.docs_written.append(f"{db.name}/config:device")
     return report
@@ -128,7 +157,7 @@ def provision_school(client: CouchClient, school_id: str, *, window_days: int = 
 def provision_inspections(client: CouchClient, county_id: str) -> ProvisionReport:
     report = ProvisionReport()
     ensure_db(client.db(inspections_db_name(county_id)), inspections_security(county_id),
-              [inspections_design(county_id)], report)
+              [inspections_design(county_id)], report, q=INSPECTIONS_DB_Q)
     return report
 
 

@@ -11,6 +11,7 @@ from sync.design import REPORTS_DESIGN
 from sync.errors import Forbidden, Unauthorized
 from sync.provision import (
     ADMIN_ONLY_SECURITY,
+    SCHOOL_DB_Q,
     ProvisionReport,
     ensure_db,
     provision_school,
@@ -103,3 +104,16 @@ def test_replicated_branches_survive_validation(couch, school):
         branch.update(_rev=f"2-{rev_id}", _revisions={"start": 2, "ids": [rev_id, "aaa"]})
         db.bulk_docs([branch], new_edits=False)
     assert sorted(leaf["_rev"] for leaf in db.open_revs(base["_id"])) == ["2-bbb", "2-ccc"]
+
+
+def test_school_database_gets_one_shard_and_the_cluster_default_copies(couch, school):
+    """``PUT /db?q=1``: CouchDB reports the shards in the database's ``cluster`` block
+    (``n`` stays the server's ``[cluster] n``); pouchdb-server ignores the parameter."""
+    provision_school(couch, school)
+    info = couch.db(school_db_name(school)).info()
+    if "cluster" not in info:
+        pytest.skip("pouchdb-server has no shards (its database info has no cluster block)")
+    assert info["cluster"]["q"] == SCHOOL_DB_Q == 1
+    shards = couch.request("GET", f"/{school_db_name(school)}/_shards")["shards"]
+    assert list(shards) == ["00000000-ffffffff"]
+    assert len(shards["00000000-ffffffff"]) == info["cluster"]["n"]
