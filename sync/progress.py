@@ -27,7 +27,7 @@ from typing import Any
 from sync.checkpoint import Checkpointer
 from sync.couch import CouchClient
 from sync.errors import BadRequest, NotFound
-from sync.feeds import is_followed, owned_by
+from sync.feeds import owned_by
 from sync.provision import OPS_DB
 
 POLL_CHECK_LIMIT = 2000
@@ -69,7 +69,7 @@ def unprocessed_dbs(client: CouchClient, statuses: list[dict]) -> tuple[set[str]
             found |= names
             verified = verified and ok
         return found, verified
-    return _behind_by_polling(client)
+    return _behind_by_polling(client, alive)
 
 
 def _behind_db_updates(client: CouchClient, status: dict) -> tuple[set[str], bool]:
@@ -81,13 +81,16 @@ def _behind_db_updates(client: CouchClient, status: dict) -> tuple[set[str], boo
                                                                 "limit": DB_UPDATES_LIMIT})
     except BadRequest:
         return set(), False
-    index, count = status.get("shard_index") or 1, status.get("shard_count") or 1
     names = {row.get("db_name", "") for row in answer.get("results", []) if row.get("type") != "deleted"}
-    return {n for n in names if owned_by(n, index, count, status.get("db_pattern"))}, True
+    return {n for n in names if _owned_by_shard(n, status)}, True
 
 
-def _behind_by_polling(client: CouchClient) -> tuple[set[str], bool]:
-    names = [name for name in client.all_dbs() if is_followed(name)]
+def _owned_by_shard(name: str, status: dict) -> bool:
+    return owned_by(name, status.get("shard_index") or 1, status.get("shard_count") or 1, status.get("db_pattern"))
+
+
+def _behind_by_polling(client: CouchClient, alive: list[dict]) -> tuple[set[str], bool]:
+    names = [name for name in client.all_dbs() if any(_owned_by_shard(name, doc) for doc in alive)]
     if len(names) > POLL_CHECK_LIMIT:
         return set(), False
     checkpointer = Checkpointer(client)

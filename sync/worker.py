@@ -173,6 +173,7 @@ class Worker:
         self._last_position_save = 0.0
         self._dbq: DbQueue | None = None  # the forever loop's queue (None in ``once`` mode)
         self._was_idle: bool | None = None
+        self._status_now = threading.Event()
         self._fatal: BaseException | None = None
         self._sleep: Callable[[float], bool] = self.stop_event.wait
 
@@ -227,6 +228,10 @@ class Worker:
         thread = threading.Thread(target=self.discovery.run, args=(dbq, self.stop_event, fatal),
                                   name="discovery", daemon=True)
         thread.start()
+        # The status is written from a thread of its own, so it stays fresh while a long batch
+        # (or a server that is down) holds the processing loop.
+        heartbeat = threading.Thread(target=self._heartbeat, name="status", daemon=True)
+        heartbeat.start()
         log.info("worker started", extra={"shard": self.settings.shard_name, "feed": self.discovery.mode})
         try:
             while not self.stop_event.is_set():
@@ -239,7 +244,9 @@ class Worker:
                 self._after_step(dbq)
         finally:
             self.stop_event.set()
+            self._status_now.set()
             thread.join(timeout=self.settings.longpoll_timeout_s + 15)
+            heartbeat.join(timeout=30)
         if self._fatal is not None:
             raise self._fatal
 
@@ -270,8 +277,17 @@ class Worker:
                 pass
         if idle != self._was_idle:
             self._was_idle = idle
-            self._last_status = 0.0
-        self.maybe_write_status()
+            self._status_now.set()
+
+    def _heartbeat(self) -> None:
+        """Write the status every ``status_interval_s``, and at once when asked (idle/busy)."""
+        while not self.stop_event.is_set():
+            try:
+                self.write_status()
+            except (CouchUnavailable, Unauthorized):
+                pass  # the processing loop backs off, or exits on Unauthorized
+            self._status_now.wait(max(self.settings.status_interval_s, 0.05))
+            self._status_now.clear()
 
     # -- status -------------------------------------------------------------------------
 
