@@ -227,7 +227,7 @@ class CouchClient:
             probes = {
                 "_db_updates": ("/_db_updates", {"feed": "normal", "limit": 1}),
                 "_scheduler": ("/_scheduler/docs", {"limit": 1}),
-                "node_config": ("/_node/_local/_config/couchdb/max_document_size", None),
+                "node_config": ("/_node/_local/_config/couchdb", None),
             }
             path, params = probes[capability]
             try:
