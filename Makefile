@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run prodlike test install system-packages lint clean-data
+.PHONY: run prodlike test test-couchdb test-cluster install system-packages lint clean-data
 
 run: install
 	$(PY) -m devstack
@@ -44,6 +44,15 @@ system-packages:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing >/dev/null; \
 	fi
+
+# The same suite against real Apache CouchDB 3.4: one node (every test), then a 3-node cluster
+# (end-to-end, worker and summary tests, and a node stopped mid-run). Both need the CouchDB
+# launcher that sits beside the clone in ../shared/couchdb/ (or COUCHDB_SCRIPT); CI runs them.
+test-couchdb: install system-packages
+	.ci/couchdb-leg.sh
+
+test-cluster: install
+	.ci/cluster-leg.sh
 
 lint: install
 	$(VENV)/bin/ruff check .

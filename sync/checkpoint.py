@@ -18,9 +18,10 @@ CHECKPOINT_NAME = "sync_worker"
 class Checkpointer:
     """Reads and writes the checkpoint of one worker in each database it follows."""
 
-    def __init__(self, client: CouchClient, name: str = CHECKPOINT_NAME):
+    def __init__(self, client: CouchClient, name: str = CHECKPOINT_NAME, *, writer: str | None = None):
         self.client = client
         self.name = name
+        self.writer = writer  # the worker shard that saves (``1-of-2``), recorded for operators
 
     def load(self, db_name: str) -> dict:
         """``{"since": seq or 0, "seen_update_seq": ...}``; an empty checkpoint when none."""
@@ -29,7 +30,8 @@ class Checkpointer:
 
     def save(self, db_name: str, *, since: Any, seen_update_seq: Any = None) -> None:
         self.client.db(db_name).put_local(
-            self.name, {"since": since, "seen_update_seq": seen_update_seq, "updated_at": now_iso()}
+            self.name, {"since": since, "seen_update_seq": seen_update_seq, "updated_at": now_iso(),
+                        "shard": self.writer}
         )
 
     def reset(self, db_name: str) -> None:

@@ -163,7 +163,7 @@ class Worker:
         self.settings = settings
         self.metrics = metrics or WorkerMetrics()
         self.stop_event = threading.Event()
-        self.checkpointer = Checkpointer(client)
+        self.checkpointer = Checkpointer(client, writer=settings.shard_name)
         self.discovery = DatabaseDiscovery(client, settings, self.checkpointer)
         self.registry = RegistryCache(client)
         self.resolver = ConflictResolver(client, metrics=self.metrics)
