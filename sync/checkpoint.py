@@ -22,17 +22,19 @@ class Checkpointer:
         self.client = client
         self.name = name
         self.writer = writer  # the worker shard that saves (``1-of-2``), recorded for operators
+        self._revs: dict[str, str] = {}  # db -> the checkpoint's revision last seen (saves a read per save)
 
     def load(self, db_name: str) -> dict:
         """``{"since": seq or 0, "seen_update_seq": ...}``; an empty checkpoint when none."""
         doc = self.client.db(db_name).get_local(self.name) or {}
+        if "_rev" in doc:
+            self._revs[db_name] = doc["_rev"]
         return {"since": doc.get("since", 0), "seen_update_seq": doc.get("seen_update_seq")}
 
     def save(self, db_name: str, *, since: Any, seen_update_seq: Any = None) -> None:
-        self.client.db(db_name).put_local(
+        self._revs[db_name] = self.client.db(db_name).put_local(
             self.name, {"since": since, "seen_update_seq": seen_update_seq, "updated_at": now_iso(),
-                        "shard": self.writer}
-        )
+                        "shard": self.writer}, rev=self._revs.get(db_name))
 
     def reset(self, db_name: str) -> None:
         """Start the database over from the beginning (``python -m sync reprocess``)."""

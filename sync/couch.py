@@ -417,13 +417,25 @@ class Database:
     def get_local(self, name: str) -> dict | None:
         return self.get_or_none(f"_local/{name}")
 
-    def put_local(self, name: str, body: dict) -> None:
-        """Write a ``_local/`` doc (never replicated), overwriting whatever is there."""
+    def put_local(self, name: str, body: dict, *, rev: str | None = None) -> str:
+        """Write a ``_local/`` doc (never replicated), overwriting whatever is there; returns
+        its new revision. ``rev``: the revision the caller last read or wrote, which saves
+        reading it first (a stale one costs one retry)."""
+        from sync.errors import Conflict
+
         doc = dict(body, _id=f"_local/{name}")
-        current = self.get_local(name)
-        if current is not None:
-            doc["_rev"] = current["_rev"]
-        self.client.request("PUT", self._doc_path(doc["_id"]), json_body=doc)
+        for attempt in (1, 2):
+            if rev is None or attempt == 2:
+                current = self.get_local(name)
+                rev = current["_rev"] if current is not None else None
+            if rev is not None:
+                doc["_rev"] = rev
+            try:
+                return self.client.request("PUT", self._doc_path(doc["_id"]), json_body=doc)["rev"]
+            except Conflict:
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
 
     def open_revs(self, doc_id: str, revs: list[str] | str = "all", *, with_history: bool = True) -> list[dict]:
         """Every requested leaf of ``doc_id`` as a body (deleted leaves included).
