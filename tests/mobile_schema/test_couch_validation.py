@@ -126,7 +126,9 @@ JSON_SCALARS = st.one_of(
     st.booleans(),
     # Beyond 2**53 JavaScript cannot hold the integer CouchDB hands it.
     st.integers(min_value=-(2**53), max_value=2**53),
-    st.floats(allow_nan=False, allow_infinity=False, width=64),
+    # Apache CouchDB's JSON decoder stores the smallest subnormals as 0.0 (5e-324 reads back
+    # as 0.0), so the database would judge another value than Python did.
+    st.floats(allow_nan=False, allow_infinity=False, allow_subnormal=False, width=64),
     st.text(max_size=12),
 )
 # BMP keys: JavaScript sorts strings by UTF-16 units, Python by code points.
