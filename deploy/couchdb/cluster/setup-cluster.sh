@@ -71,6 +71,18 @@ setup_state() {
     couch GET "$1" /_cluster_setup | sed -n 's/.*"state":"\([^"]*\)".*/\1/p'
 }
 
+# The worker discovers changed school databases with _db_updates, which reads the
+# _global_changes database. CouchDB 3.4's finish_cluster creates only _users and
+# _replicator unless told otherwise (a single node creates all three), and without
+# _global_changes the worker falls back to polling every database. Idempotent.
+ensure_global_changes() {
+    if ! curl --silent --fail --max-time 30 --output /dev/null \
+        --user "${COUCHDB_USER}:${COUCHDB_PASSWORD}" "http://${coordinator}:${port}/_global_changes"; then
+        log "creating _global_changes (for _db_updates)"
+        couch PUT "${coordinator}" /_global_changes >/dev/null
+    fi
+}
+
 for host in "${nodes[@]}"; do
     wait_for_node "${host}"
 done
@@ -82,7 +94,8 @@ for host in "${nodes[@]}"; do
 done
 
 if ((${#missing[@]} == 0)) && [[ "$(setup_state "${coordinator}")" == "cluster_finished" ]]; then
-    log "all ${node_count} nodes are cluster members; nothing to do"
+    ensure_global_changes
+    log "all ${node_count} nodes are cluster members; nothing else to do"
     exit 0
 fi
 
@@ -108,8 +121,10 @@ done
 
 if [[ "$(setup_state "${coordinator}")" != "cluster_finished" ]]; then
     log "finishing cluster setup (creates _users, _replicator, _global_changes)"
-    couch POST "${coordinator}" /_cluster_setup '{"action":"finish_cluster"}' >/dev/null
+    couch POST "${coordinator}" /_cluster_setup \
+        '{"action":"finish_cluster","ensure_dbs_exist":["_users","_replicator","_global_changes"]}' >/dev/null
 fi
+ensure_global_changes
 
 members="$(cluster_members)"
 for host in "${nodes[@]}"; do
