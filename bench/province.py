@@ -169,6 +169,38 @@ def cpu_seconds(pid: int | None, *, tree: bool = True) -> float:
     return total / CLK_TCK
 
 
+def js_stats(couch: CouchClient) -> dict[str, float]:
+    """CouchDB's JavaScript process counters (``/_node/_local/_stats/couchdb/query_server``):
+    processes spawned, design docs taught to a process, validate_doc_update calls, map calls,
+    and the microseconds spent in each; empty where the server has no such statistics."""
+    try:
+        stats = couch.request("GET", "/_node/_local/_stats/couchdb/query_server")
+    except Exception:  # noqa: BLE001 - a server without _node stats (pouchdb-server)
+        return {}
+    calls, spent = stats.get("calls", {}), stats.get("time", {})
+    out = {f"{k}_calls": v["value"] for k, v in calls.items()}
+    out.update({f"{k}_s": v["value"] / 1e6 for k, v in spent.items()})
+    out["process_exits"] = stats.get("process_exits", {}).get("value", 0)
+    return out
+
+
+def js_delta(before: dict, after: dict) -> dict:
+    """What happened in CouchDB's JavaScript processes between two ``js_stats``."""
+    d = {k: after[k] - before.get(k, 0) for k in after}
+    return {"spawns": d.get("spawn_proc_calls", 0), "spawn_s": round(d.get("spawn_proc_s", 0), 2),
+            "ddoc_taught": d.get("ddoc_new_calls", 0), "ddoc_teach_s": round(d.get("ddoc_new_s", 0), 2),
+            "vdu_calls": d.get("ddoc_vdu_calls", 0), "vdu_s": round(d.get("ddoc_vdu_s", 0), 2),
+            "map_calls": d.get("map_calls", 0), "map_s": round(d.get("map_s", 0), 2),
+            "exits": d.get("process_exits", 0)}
+
+
+def js_note(delta: dict) -> str:
+    if not delta:
+        return ""
+    return (f"couchjs: {delta['spawns']} spawned ({delta['spawn_s']:.1f} s), {delta['ddoc_taught']} design docs "
+            f"taught ({delta['ddoc_teach_s']:.1f} s), {delta['vdu_calls']} validations ({delta['vdu_s']:.1f} s)")
+
+
 class HwmSampler:
     """Keeps the highest VmHWM seen of each of a set of processes (they may exit)."""
 
@@ -320,12 +352,17 @@ class Bench:
         with CouchClient(self.url) as couch:
             version = couch.info()["version"]
             # What deploy/couchdb/local.ini sets that matters to these figures.
-            for section, key, value in (("cluster", "q", "1"), ("chttpd", "require_valid_user", "true"),
-                                        ("chttpd", "require_valid_user_except_for_up", "true")):
+            settings = [("cluster", "q", "1"), ("chttpd", "require_valid_user", "true"),
+                        ("chttpd", "require_valid_user_except_for_up", "true")]
+            if self.args.js_engine:
+                settings.append(("couchdb", "js_engine", self.args.js_engine))
+            for section, key, value in settings:
                 couch.config_set(section, key, value)
-        self.fig["couchdb"] = {"version": version, "port": port, "q": 1}
+        engine = self.args.js_engine or "spidermonkey (default)"
+        self.fig["couchdb"] = {"version": version, "port": port, "q": 1, "js_engine": engine}
         self.hwm.watch("couchdb", lambda: [self.couch_pid])
-        say(f"CouchDB {version} started on port {port} ({self.node.dir}); q=1, require_valid_user")
+        say(f"CouchDB {version} started on port {port} ({self.node.dir}); q=1, require_valid_user, "
+            f"JavaScript engine {engine}")
 
     def stop_all(self) -> None:
         for proc in reversed(self.procs):
@@ -394,15 +431,17 @@ class Bench:
 
         writes = plan_reports(manifest, rng)
         docs = sum(len(d) for w in writes for _dev, _ne, d in w.phases())
-        cpu0, t = self.couch_cpu(), time.perf_counter()
+        cpu0, js0, t = self.couch_cpu(), js_stats(couch), time.perf_counter()
         written = write_reports(couch, manifest, writes, threads=self.args.threads)
         load_s = time.perf_counter() - t
+        js = js_delta(js0, js_stats(couch))
         self.fig["load"] = {"docs": written, "planned": docs, "s": load_s, "per_s": written / load_s,
                             "per_school": written / self.shape.schools, "couchdb_cpu_s": self.couch_cpu() - cpu0,
-                            "expected_canonical": len(manifest.expected)}
+                            "expected_canonical": len(manifest.expected), "js": js}
         say(f"{self.load_note('load')}; load: {written} documents through device accounts in {load_s:.1f} s "
             f"({written / load_s:.0f}/s, "
-            f"{written / self.shape.schools:.1f} per school, {self.args.threads} threads, one client per device)")
+            f"{written / self.shape.schools:.1f} per school, {self.args.threads} threads, one client per device); "
+            f"{js_note(js)}")
 
     def first_auth(self, couch: CouchClient, people: list[str], devices: list[str]) -> None:
         base = couch.base_url
@@ -470,7 +509,7 @@ class Bench:
             argv += ["--cprofile", str(self.workdir / "worker.prof")]
         env = dict(os.environ, COUCHDB_URL=self.url, PYTHONUNBUFFERED="1")
         log = open(self.workdir / "worker-once.log", "wb")
-        cpu0, js0 = self.couch_cpu(), self.couchjs_cpu()
+        cpu0, js0, qs0 = self.couch_cpu(), self.couchjs_cpu(), js_stats(couch)
         t = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
         peak = 0
@@ -488,6 +527,7 @@ class Bench:
         wall = time.perf_counter() - t
         log.close()
         couch_cpu, js_cpu = self.couch_cpu() - cpu0, self.couchjs_cpu() - js0
+        qs = js_delta(qs0, js_stats(couch))
         if proc.returncode:
             print((self.workdir / "worker-once.log").read_text()[-3000:])
             raise RuntimeError(f"worker --once exited with {proc.returncode}")
@@ -505,7 +545,7 @@ class Bench:
         self.fig["worker"] = {
             "canonical": canonical, "wall_s": wall, "per_s": rate, "in_process_s": stats["wall_s"],
             "worker_cpu_s": stats["cpu_s"], "couchdb_cpu_s": couch_cpu, "couchjs_cpu_s": js_cpu,
-            "peak_rss_kb": max(peak, usage.ru_maxrss),
+            "peak_rss_kb": max(peak, usage.ru_maxrss), "js": qs,
             "raw_bulk_per_s": raw, "ratio": rate / raw, "raw_per_db_floor_per_s": floor_rate,
             "ratio_to_floor": rate / floor_rate, "batch": batch,
             "requests": stats["requests"], "dbs": len(self.manifest.schools()) + len(self.manifest.counties())}
@@ -514,7 +554,7 @@ class Bench:
             f"{raw:.0f}/s -> {rate / raw:.2f}x (goal >= 0.5x); raw per-db floor {floor_rate:.0f}/s -> "
             f"{rate / floor_rate:.2f}x; worker CPU {stats['cpu_s']:.1f} s, CouchDB CPU {couch_cpu:.1f} s "
             f"(couchjs {js_cpu:.1f} s), "
-            f"peak RSS {max(peak, usage.ru_maxrss) / 1024:.0f} MB")
+            f"peak RSS {max(peak, usage.ru_maxrss) / 1024:.0f} MB; {js_note(qs)}")
         total_req = sum(v["count"] for v in stats["requests"].values())
         total_t = sum(v["seconds"] for v in stats["requests"].values())
         print(f"  worker requests: {total_req} in {total_t:.1f} s of {stats['wall_s']:.1f} s "
@@ -715,10 +755,13 @@ class Bench:
         poll_client = CouchClient(self.url)
         poller = threading.Thread(target=self.watch_view, args=(wanted, dates, seen, stop, poll_client), daemon=True)
         base = couch.base_url
-        cpu_w0, cpu_c0, js0 = cpu_seconds(self.worker.pid), self.couch_cpu(), self.couchjs_cpu()
+        cpu_w0, cpu_c0, js0, qs0 = cpu_seconds(self.worker.pid), self.couch_cpu(), self.couchjs_cpu(), js_stats(couch)
 
-        with httpx.Client(base_url=base, timeout=60,
-                          limits=httpx.Limits(max_connections=32, max_keepalive_connections=32)) as http:
+        # Open loop: devices write when they write, whether or not the server keeps up (up to
+        # ``threads`` writes in flight).
+        threads = min(256, max(16, int(rate * 3)))
+        with httpx.Client(base_url=base, timeout=120,
+                          limits=httpx.Limits(max_connections=threads, max_keepalive_connections=threads)) as http:
             def write(j: int) -> None:
                 sid, device, doc = plan_[j]
                 delay = t0 + j / rate - time.perf_counter()
@@ -737,7 +780,7 @@ class Bench:
 
             poller.start()
             t0 = time.perf_counter()
-            with ThreadPoolExecutor(16) as pool:
+            with ThreadPoolExecutor(threads) as pool:
                 list(pool.map(write, range(total)))
             written_s = time.perf_counter() - t0
         # Wait for the worker to count them all (at most two minutes more).
@@ -748,20 +791,23 @@ class Bench:
         poller.join(timeout=10)
         poll_client.close()
         lat = [seen[k] - acked[k] for k in acked if k in seen]
+        # A report not counted within two minutes of the last write counts as infinitely late.
+        lat_all = lat + [math.inf] * (len(acked) - len(lat))
         self.fig["steady"] = {
             "target_per_s": rate, "written": len(acked), "failed": len(failures), "write_s": written_s,
             "achieved_per_s": len(acked) / written_s, "write_p50_ms": percentile(write_t, .5) * 1000,
             "write_p95_ms": percentile(write_t, .95) * 1000, "counted": len(lat), "missing": len(acked) - len(lat),
-            "p50_s": percentile(lat, .5), "p95_s": percentile(lat, .95), "max_s": max(lat) if lat else None,
+            "p50_s": percentile(lat_all, .5), "p95_s": percentile(lat_all, .95), "max_s": max(lat_all, default=None),
             "dates": n_dates, "worker_cpu_s": cpu_seconds(self.worker.pid) - cpu_w0,
             "couchdb_cpu_s": self.couch_cpu() - cpu_c0, "couchjs_cpu_s": self.couchjs_cpu() - js0,
-            "measured_at": "reports/_design/summaries daily_by_date"}
+            "measured_at": "reports/_design/summaries daily_by_date", "js": js_delta(qs0, js_stats(couch)),
+            "threads": threads}
         s = self.fig["steady"]
         say(f"steady state: {len(acked)} reports written in {written_s:.1f} s ({s['achieved_per_s']:.1f}/s, "
             f"device write p50 {s['write_p50_ms']:.0f} ms p95 {s['write_p95_ms']:.0f} ms, {len(failures)} failed); "
             f"write -> summaries view p50 {s['p50_s']:.2f} s p95 {s['p95_s']:.2f} s max {s['max_s']:.2f} s; "
             f"{s['missing']} not counted; worker CPU {s['worker_cpu_s']:.1f} s, CouchDB CPU {s['couchdb_cpu_s']:.1f} s "
-            f"(couchjs {s['couchjs_cpu_s']:.1f} s); {self.load_note('steady')}")
+            f"(couchjs {s['couchjs_cpu_s']:.1f} s); {self.load_note('steady')}; {js_note(s['js'])}")
         if failures:
             print("  first failures:", failures[:3])
 
@@ -797,7 +843,7 @@ class Bench:
         stop = threading.Event()
         poll_client = CouchClient(self.url)
         cpu_w0, cpu_c0, cpu_s0 = cpu_seconds(self.worker.pid), self.couch_cpu(), cpu_seconds(self.web.pid)
-        js0 = self.couchjs_cpu()
+        js0, qs0 = self.couchjs_cpu(), js_stats(couch)
         say(f"morning burst: {n} new device accounts written in {accounts_s:.2f} s; {n} PouchDB replicators "
             f"push at once to {target.split('@')[-1]} ...")
         poller = threading.Thread(target=self.watch_view, args=(wanted, dates, seen, stop, poll_client), daemon=True)
@@ -834,14 +880,15 @@ class Bench:
             "counted_within_60s": sum(1 for c in counted if c <= 60), "errors": dict(errors),
             "worker_cpu_s": cpu_seconds(self.worker.pid) - cpu_w0, "couchdb_cpu_s": self.couch_cpu() - cpu_c0,
             "service_cpu_s": cpu_seconds(self.web.pid) - cpu_s0, "couchjs_cpu_s": self.couchjs_cpu() - js0,
-            "node_peak_rss_kb": out.get("peak_rss_kb")}
+            "node_peak_rss_kb": out.get("peak_rss_kb"), "js": js_delta(qs0, js_stats(couch))}
         b = self.fig["burst"]
         say(f"morning burst: {len(ok)}/{n} replications ok (p50 {b['replication_p50_s']:.1f} s, "
             f"p95 {b['replication_p95_s']:.1f} s, last {b['all_replicated_s']} s); counted {len(counted)}/{n}, "
             f"{b['counted_within_60s']} within 60 s, last at "
             f"{b['all_counted_s'] if b['all_counted_s'] is not None else 'never (not all)'} s; "
             f"{b['missing']} missing; CPU worker {b['worker_cpu_s']:.1f} s, service {b['service_cpu_s']:.1f} s, "
-            f"CouchDB {b['couchdb_cpu_s']:.1f} s (couchjs {b['couchjs_cpu_s']:.1f} s); {self.load_note('burst')}")
+            f"CouchDB {b['couchdb_cpu_s']:.1f} s (couchjs {b['couchjs_cpu_s']:.1f} s); {self.load_note('burst')}; "
+            f"{js_note(b['js'])}")
         if errors:
             print("  errors:", dict(errors))
 
@@ -865,6 +912,11 @@ class Bench:
 
     def run(self) -> int:
         shape = self.shape
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True)
+        dirty = subprocess.run(["git", "status", "--porcelain", "sync", "server", "demo"], cwd=ROOT,
+                               capture_output=True, text=True).stdout.split()
+        self.fig["git"] = {"head": head.stdout.strip(), "uncommitted": dirty[1::2]}
+        print(f"code: {head.stdout.strip()}{' + uncommitted ' + ', '.join(dirty[1::2]) if dirty else ''}")
         print(f"shape: {shape.prefectures} prefectures x {shape.counties_per_prefecture} counties "
               f"({shape.prefectures * shape.counties_per_prefecture}), {shape.schools} schools, {shape.days} days "
               f"({shape.start_date}..{shape.end_date}); machine: {os.cpu_count()} CPUs; workdir {self.workdir}",
@@ -1000,6 +1052,8 @@ def main() -> int:
     parser.add_argument("--skip-steady", action="store_true")
     parser.add_argument("--burst", type=int, default=500, help="PouchDB replicators in the morning burst (0: none)")
     parser.add_argument("--burst-direct", action="store_true", help="replicate straight to CouchDB, not /db/")
+    parser.add_argument("--js-engine", choices=["spidermonkey", "quickjs"],
+                        help="[couchdb] js_engine of the node this starts (default: CouchDB's, spidermonkey)")
     parser.add_argument("--cprofile", action="store_true", help="profile the catch-up worker (cProfile)")
     parser.add_argument("--keep", action="store_true", help="leave the CouchDB node running")
     parser.add_argument("--json", help="write every figure to this file")
