@@ -201,6 +201,37 @@ def js_note(delta: dict) -> str:
             f"taught ({delta['ddoc_teach_s']:.1f} s), {delta['vdu_calls']} validations ({delta['vdu_s']:.1f} s)")
 
 
+class Pinger:
+    """``GET /_up`` twice a second: how long the server takes to answer nothing, a gauge of
+    how busy the machine is (a colleague's tests share its two cores)."""
+
+    def __init__(self, base_url: str):
+        self.base_url = base_url
+        self.samples: list[tuple[float, float]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        with httpx.Client(base_url=self.base_url, timeout=30) as http:
+            while not self._stop.wait(0.5):
+                t = time.perf_counter()
+                try:
+                    http.get("/_up")
+                except httpx.HTTPError:
+                    continue
+                self.samples.append((time.time(), time.perf_counter() - t))
+
+    def start(self) -> Pinger:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def median_since(self, since: float) -> float:
+        return percentile([v for t, v in self.samples if t >= since], .5)
+
+
 class HwmSampler:
     """Keeps the highest VmHWM seen of each of a set of processes (they may exit)."""
 
@@ -322,6 +353,8 @@ class Bench:
         self.devices: dict[str, list[str]] = {}
         self.teachers: dict[str, list[str]] = {}
         self.rng = random.Random(7)
+        self.pinger: Pinger | None = None
+        self._last_note = time.time()
 
     # -- plumbing --------------------------------------------------------------------------
 
@@ -334,10 +367,16 @@ class Bench:
         return cpu_seconds(self.couch_pid) - cpu_seconds(self.couch_pid, tree=False) if self.couch_pid else 0.0
 
     def load_note(self, key: str) -> str:
-        """Records and returns the 1-minute load average (a colleague's tests share the machine)."""
+        """Records and returns the 1-minute load average and the median ``GET /_up`` time since
+        the previous note (a colleague's tests share the machine)."""
         load = os.getloadavg()[0]
         self.fig.setdefault("loadavg", {})[key] = load
-        return f"load {load:.1f}"
+        if self.pinger is None:
+            return f"load {load:.1f}"
+        ping = self.pinger.median_since(self._last_note) * 1000
+        self._last_note = time.time()
+        self.fig.setdefault("ping_ms", {})[key] = ping
+        return f"load {load:.1f}, GET /_up p50 {ping:.1f} ms"
 
     def start_couchdb(self) -> None:
         if self.url:
@@ -894,6 +933,8 @@ class Bench:
 
     def memory(self) -> None:
         self.hwm.stop()
+        if self.pinger:
+            self.pinger.stop()
         peaks = self.hwm.peaks
         svc = peaks.get("service", {})
         self.fig["rss_mb"] = {
@@ -924,6 +965,7 @@ class Bench:
         try:
             self.start_couchdb()
             self.hwm.start()
+            self.pinger = Pinger(split_credentials(self.url)[0]).start()
             with CouchClient(self.url, timeout=120) as couch:
                 if couch.db(REGISTRY_DB).exists():
                     from demo.accounts import registry_has_schools
@@ -1027,8 +1069,11 @@ class Bench:
             rows.append(("peak RSS CouchDB", f"{r['couchdb']:.0f} MB", ""))
         print()
         loads = ", ".join(f"{k} {v:.1f}" for k, v in f.get("loadavg", {}).items())
-        print(f"== {f['shape']['schools']} schools x {f['shape']['days']} days, {f['shape']['counties']} counties; "
-              f"1-min load average at: {loads} ==")
+        pings = ", ".join(f"{k} {v:.1f}" for k, v in f.get("ping_ms", {}).items())
+        print(f"== {f['shape']['schools']} schools x {f['shape']['days']} days, {f['shape']['counties']} counties, "
+              f"JavaScript: {f.get('couchdb', {}).get('js_engine', '?')} ==")
+        print(f"1-min load average at: {loads}")
+        print(f"GET /_up p50 (ms) during: {pings}")
         for name, value, note in rows:
             print(f"{name:40s} {value:>18s}   {note}")
 
