@@ -154,7 +154,7 @@ class ProdlikeStack:
             self._child(f"worker-{index}", [python, "-m", "sync", "--shard", f"{index}/{self.config.shards}",
                                             "--metrics-port", str(port)], env)
         self._start_nginx()
-        if not wait_for_http(self.origin + "/api/v1/health", timeout_s=60):
+        if not wait_for_http(self.origin + "/api/v1/health", timeout_s=180):
             raise RuntimeError(f"the service did not answer through nginx; see {self.var_dir}/web.log and "
                                f"{self.nginx_prefix}/error.log")
 

@@ -34,7 +34,7 @@ def page(live_server):
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         context = browser.new_context(base_url=live_server)
-        context.set_default_timeout(15_000)
+        context.set_default_timeout(60_000)  # generous: CI machines are shared
         yield context.new_page()
         context.close()
         browser.close()

@@ -68,7 +68,7 @@ def test_county_page_shows_the_api_numbers_switches_language_and_draws_the_chart
                 want = f"{day['completeness'] * 100:.1f}%" if day["completeness"] is not None else "—"
                 assert row.locator("td.completeness").inner_text() == want
                 assert row.locator("td.fever").inner_text() == str(day["totals"]["fever_at_check"])
-            page.wait_for_function("() => document.querySelector('#trend-chart canvas')", timeout=10_000)
+            page.wait_for_function("() => document.querySelector('#trend-chart canvas')", timeout=60_000)
             assert errors == []
             assert page.get_attribute("#trend-chart", "data-rendered") == "true"
             size = page.evaluate("() => { const c = document.querySelector('#trend-chart canvas');"

@@ -174,7 +174,7 @@ def new_context(browser):
         options = {"viewport": {"width": 360, "height": 740}, "device_scale_factor": 1, "locale": "zh-CN"}
         options.update(kwargs)
         context = browser.new_context(**options)
-        context.set_default_timeout(20000)
+        context.set_default_timeout(60_000)  # generous: CI machines are shared
         contexts.append(context)
         return context
 
