@@ -70,6 +70,7 @@ class DbQueue:
         self._active: dict[str, int] = {}
         self._abandoned: set[int] = set()
         self._noticed: dict[str, float] = {}  # name -> wall time it was first queued, until done
+        self._parked: list[str] = []  # taken off the queue while another consumer had it
         self._issued = 0
         self._lock = threading.Lock()
 
@@ -93,11 +94,23 @@ class DbQueue:
         return False
 
     def get(self, timeout: float) -> str | None:
+        """The next name to process, never one another consumer is processing: a name taken
+        off the queue while it is active is parked (still waiting, with its ticket) and
+        handed out by a later ``get`` once it is done. None when there is nothing (yet)."""
+        with self._lock:
+            for name in self._parked:
+                if name not in self._active:
+                    self._parked.remove(name)
+                    self._active[name] = self._waiting.pop(name)
+                    return name
         try:
             name = self._queue.get(timeout=timeout)
         except queue.Empty:
             return None
         with self._lock:
+            if name in self._active:
+                self._parked.append(name)
+                return None
             self._active[name] = self._waiting.pop(name)
         return name
 

@@ -40,12 +40,15 @@ class WorkerSettings:
     longpoll_timeout_s: float = 30.0
     #: Follow only databases whose name matches this regex (a worker for a subset; tests).
     db_pattern: str | None = None
+    #: Databases processed at once (threads). The work is waiting on CouchDB, mostly on
+    #: many small requests per school database; one database is never in two threads.
+    concurrency: int = 4
 
     def __post_init__(self) -> None:
         if not 1 <= self.shard_index <= self.shard_count:
             raise ValueError(f"bad shard {self.shard_index}/{self.shard_count}")
-        if self.batch_size < 1 or self.max_attempts < 1:
-            raise ValueError("batch_size and max_attempts must be positive")
+        if self.batch_size < 1 or self.max_attempts < 1 or self.concurrency < 1:
+            raise ValueError("batch_size, max_attempts and concurrency must be positive")
         hours, _, minutes = self.deadline_local.partition(":")
         if not (hours.isdigit() and minutes.isdigit() and int(hours) < 24 and int(minutes) < 60):
             raise ValueError(f"deadline_local must be HH:MM, got {self.deadline_local!r}")
@@ -62,7 +65,8 @@ class WorkerSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WorkerSettings:
         """Read ``COUCHDB_URL`` (required), ``WORKER_SHARD``, ``WORKER_BATCH_SIZE``,
         ``WORKER_POLL_INTERVAL``, ``REPORT_DEADLINE_LOCAL``, ``LOCAL_UTC_OFFSET_MINUTES``,
-        ``WORKER_MAX_ATTEMPTS``, ``WORKER_METRICS_PORT`` and ``WORKER_DB_PATTERN``; ``overrides`` win.
+        ``WORKER_MAX_ATTEMPTS``, ``WORKER_METRICS_PORT``, ``WORKER_DB_PATTERN`` and ``WORKER_CONCURRENCY``;
+        ``overrides`` win.
 
         Raises ``KeyError`` when ``COUCHDB_URL`` is missing, ``ValueError`` for a bad value.
         """
@@ -83,6 +87,7 @@ class WorkerSettings:
             max_attempts=int(env.get("WORKER_MAX_ATTEMPTS", "3")),
             metrics_port=int(port) if port else None,
             db_pattern=env.get("WORKER_DB_PATTERN") or None,
+            concurrency=int(env.get("WORKER_CONCURRENCY", "4")),
         )
         values.update(overrides)
         return cls(**values)

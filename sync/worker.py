@@ -19,6 +19,7 @@ import random
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -207,16 +208,20 @@ class Worker:
         return EXIT_OK
 
     def run_until_idle(self) -> None:
-        """Process every owned database until a pass finds nothing new. Raises ``CouchError``."""
-        while not self.stop_event.is_set():
-            stale = self.discovery.stale()
-            if not stale:
-                return
-            for name, _seq in stale:
-                if self.stop_event.is_set():
-                    return
+        """Process every owned database until a pass finds nothing new, ``concurrency`` at a
+        time. Raises ``CouchError``."""
+
+        def one(name: str) -> None:
+            if not self.stop_event.is_set():
                 self.process_db(name)
                 self.maybe_write_status()
+
+        with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="process") as pool:
+            while not self.stop_event.is_set():
+                stale = self.discovery.stale()
+                if not stale:
+                    return
+                list(pool.map(one, [name for name, _seq in stale]))
 
     def _run_forever(self) -> None:
         dbq = self._dbq = DbQueue(self.settings.queue_size)
@@ -232,23 +237,42 @@ class Worker:
         # (or a server that is down) holds the processing loop.
         heartbeat = threading.Thread(target=self._heartbeat, name="status", daemon=True)
         heartbeat.start()
-        log.info("worker started", extra={"shard": self.settings.shard_name, "feed": self.discovery.mode})
+        log.info("worker started", extra={"shard": self.settings.shard_name, "feed": self.discovery.mode,
+                                           "concurrency": self.settings.concurrency})
+        processors = [threading.Thread(target=self._process_queue_or_stop, args=(dbq, fatal),
+                                       name=f"process-{i}", daemon=True)
+                      for i in range(2, self.settings.concurrency + 1)]
+        for processor in processors:
+            processor.start()
         try:
-            while not self.stop_event.is_set():
-                name = dbq.get(timeout=0.5)
-                if name is not None:
-                    self._with_backoff(functools.partial(self.process_db, name))
-                    if not self.stop_event.is_set():  # stopped: maybe not read to the end
-                        dbq.done(name)
-                        self.metrics.forget_lag(name)
-                self._after_step(dbq)
+            self._process_queue(dbq)
         finally:
             self.stop_event.set()
             self._status_now.set()
+            for processor in processors:
+                processor.join(timeout=120)
             thread.join(timeout=self.settings.longpoll_timeout_s + 15)
             heartbeat.join(timeout=30)
         if self._fatal is not None:
             raise self._fatal
+
+    def _process_queue(self, dbq: DbQueue) -> None:
+        """Take databases off the queue and process each to the end of its feed, until stopped."""
+        while not self.stop_event.is_set():
+            name = dbq.get(timeout=0.5)
+            if name is not None:
+                self._with_backoff(functools.partial(self.process_db, name))
+                if not self.stop_event.is_set():  # stopped: maybe not read to the end
+                    dbq.done(name)
+                    self.metrics.forget_lag(name)
+            self._after_step(dbq)
+
+    def _process_queue_or_stop(self, dbq: DbQueue, fatal: Callable[[BaseException], None]) -> None:
+        """``_process_queue`` in an extra thread: an error it cannot handle stops the worker."""
+        try:
+            self._process_queue(dbq)
+        except BaseException as exc:  # noqa: BLE001 - re-raised by the main thread
+            fatal(exc)
 
     def _with_backoff(self, action: Callable[[], None]) -> None:
         delay = 0.5

@@ -188,6 +188,23 @@ def test_queue_tickets_say_which_names_are_processed():
     assert full.oldest_unfinished() == 2
 
 
+def test_queue_never_hands_out_a_name_that_is_being_processed():
+    stop = threading.Event()
+    dbq = DbQueue(10)
+    dbq.put("school_a", stop)
+    assert dbq.get(0.1) == "school_a"  # consumer 1 is processing it
+    dbq.put("school_a", stop)  # changed again meanwhile
+    dbq.put("school_b", stop)
+    assert dbq.get(0.1) is None  # consumer 2 would take school_a: parked instead
+    assert dbq.get(0.1) == "school_b"
+    assert set(dbq.pending()) == {"school_a", "school_b"}
+    dbq.done("school_a")
+    assert dbq.get(0.1) == "school_a"  # the parked name, once consumer 1 is done with it
+    dbq.done("school_a")
+    dbq.done("school_b")
+    assert dbq.oldest_unfinished() is None and dbq.pending() == {}
+
+
 def test_feed_position_is_saved_only_past_processed_names(world):
     settings = world.settings()
     position = FeedPosition(world.couch, settings)
