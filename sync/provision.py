@@ -42,10 +42,11 @@ INSPECTIONS_DB_Q = 1
 REGISTRY_DB_Q = 1
 # reports: every canonical report (~600,000 a month, ~7 million a year) and the summary
 # views over all of them. Each shard builds its view indexes in parallel with the others,
-# so q bounds how fast a changed design document is re-indexed after an upgrade; 4 lets
-# four cores index at once and keeps a shard near 2 million documents a year. Splitting
-# to 8 later is a _reshard job, no application change.
-REPORTS_DB_Q = 4
+# so more shards re-index a changed design document faster after an upgrade; but every
+# view query fans out to every shard, and on 2 vCPU the province query was ~30% slower
+# at q = 4 than at q = 2 while q = 2 built about twice as fast as q = 1 (docs/couchdb.md).
+# Split to 4 or 8 with _reshard on a bigger host, no application change.
+REPORTS_DB_Q = 2
 # ops: worker status, device status mirrors (one per device, rewritten as devices sync),
 # resolutions, reviews, quarantine, audit: hundreds of thousands of documents, many
 # rewrites, one view. Two shards spread the worker shards' writes over two files.
