@@ -758,8 +758,12 @@ class Bench:
         open_dates = list(dates)
         while open_dates and not stop.is_set():
             for day in list(open_dates):
-                rows = reports.view("summaries", "daily_by_date", startkey=[day], endkey=[day, {}],
-                                    reduce=False)["rows"]
+                try:
+                    rows = reports.view("summaries", "daily_by_date", startkey=[day], endkey=[day, {}],
+                                        reduce=False)["rows"]
+                except Exception as exc:  # noqa: BLE001 - keep watching; say so
+                    say(f"summaries view poll failed: {exc}")
+                    continue
                 now = time.time()
                 for row in rows:
                     if row["id"] in wanted and row["id"] not in seen:
@@ -807,8 +811,13 @@ class Bench:
                 if delay > 0:
                     time.sleep(delay)
                 started = time.perf_counter()
-                answer = http.put(f"/{school_db_name(sid)}/{quote(doc['_id'], safe=':')}", json=doc,
-                                  auth=(device, self.manifest.accounts[device]["password"]))
+                try:
+                    answer = http.put(f"/{school_db_name(sid)}/{quote(doc['_id'], safe=':')}", json=doc,
+                                      auth=(device, self.manifest.accounts[device]["password"]))
+                except httpx.HTTPError as exc:
+                    with lock:
+                        failures.append(f"{type(exc).__name__}: {exc}")
+                    return
                 done = time.perf_counter()
                 with lock:
                     if answer.status_code == 201:
