@@ -4,9 +4,10 @@
 
 Starts its own CouchDB 3.4 node (``devstack.couchdb3.CouchDBNode``, first free port from
 6200; ``--url`` uses a given, empty server instead), with the settings of
-``deploy/couchdb/local.ini`` that matter here (``[cluster] q = 1``, ``require_valid_user``),
-and measures, for 21 prefectures and ``--schools`` schools (counties scaled as 189 for
-20,000 schools, at least one per prefecture):
+``deploy/couchdb/local.ini`` applied at run time (all but address, port, node mode, log and
+admins; ``--js-engine quickjs`` adds ``[couchdb] js_engine``), and measures, for 21
+prefectures and ``--schools`` schools (counties scaled as 189 for 20,000 schools, at least
+one per prefecture):
 
 1. provisioning: core databases and the registry, one database per school, one
    inspections database per county (the demo loader's stages, ``demo.generate``);
@@ -86,6 +87,11 @@ from sync.canonical import canonical_id  # noqa: E402
 from sync.couch import CouchClient, split_credentials  # noqa: E402
 from sync.provision import REGISTRY_DB, REPORTS_DB, school_db_name  # noqa: E402
 
+DEPLOY_INI = ROOT / "deploy" / "couchdb" / "local.ini"
+# Settings of deploy/couchdb/local.ini a benchmark node does not take: the launcher's own
+# address, port, node mode, log and admins.
+NOT_APPLIED = {("couchdb", "single_node"), ("chttpd", "bind_address"), ("chttpd", "port")}
+NOT_APPLIED_SECTIONS = {"admins", "log"}
 PROVINCE_SCHOOLS = 20_000
 PROVINCE_COUNTIES_PER_PREFECTURE = 9
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -391,16 +397,28 @@ class Bench:
         with CouchClient(self.url) as couch:
             version = couch.info()["version"]
             # What deploy/couchdb/local.ini sets that matters to these figures.
-            settings = [("cluster", "q", "1"), ("chttpd", "require_valid_user", "true"),
-                        ("chttpd", "require_valid_user_except_for_up", "true")]
+            # The production settings (deploy/couchdb/local.ini), set at run time.
+            import configparser
+
+            ini = configparser.ConfigParser(inline_comment_prefixes=(";",), interpolation=None)
+            ini.optionxform = str
+            ini.read(DEPLOY_INI)
+            settings = [(section, key, value) for section in ini.sections() if section not in NOT_APPLIED_SECTIONS
+                        for key, value in ini.items(section) if (section, key) not in NOT_APPLIED]
             if self.args.js_engine:
                 settings.append(("couchdb", "js_engine", self.args.js_engine))
+            refused = []
             for section, key, value in settings:
-                couch.config_set(section, key, value)
+                try:
+                    couch.config_set(section, key, value)
+                except Exception as exc:  # noqa: BLE001 - say which, carry on
+                    refused.append(f"[{section}] {key}: {exc}")
         engine = self.args.js_engine or "spidermonkey (default)"
-        self.fig["couchdb"] = {"version": version, "port": port, "q": 1, "js_engine": engine}
+        self.fig["couchdb"] = {"version": version, "port": port, "js_engine": engine,
+                               "settings": [f"[{s}] {k} = {v}" for s, k, v in settings], "refused": refused}
         self.hwm.watch("couchdb", lambda: [self.couch_pid])
-        say(f"CouchDB {version} started on port {port} ({self.node.dir}); q=1, require_valid_user, "
+        say(f"CouchDB {version} started on port {port} ({self.node.dir}); {len(settings) - len(refused)} settings "
+            f"of deploy/couchdb/local.ini applied{' (refused: ' + '; '.join(refused) + ')' if refused else ''}; "
             f"JavaScript engine {engine}")
 
     def stop_all(self) -> None:
