@@ -10,8 +10,8 @@ costs CPU: at 20,000 schools with two devices each, hours of it, and a morning b
 first sign-ins queued behind it. Device accounts are therefore written with the hash
 already computed (``password_scheme: pbkdf2`` with ``DEVICE_TOKEN_ITERATIONS``), which
 CouchDB verifies as it is: ``[chttpd_auth] upgrade_hash_on_auth`` is false by default in
-3.4, and provisioning keeps it so (see deploy/couchdb). People's accounts keep CouchDB's
-own scheme. Measured figures: bench/RESULTS-province.md; the decision: docs/couchdb.md.
+3.4, and deploy/couchdb/local.ini says so explicitly. People's accounts keep CouchDB's own
+scheme. The decision and its figures: docs/couchdb.md and bench/RESULTS-province.md.
 
 Two formats, picked by what the server verifies: CouchDB 3.4+ reads ``pbkdf2_prf``
 (SHA-256, 32-byte key); older CouchDB and pouchdb-server verify PBKDF2-SHA1 with a 20-byte

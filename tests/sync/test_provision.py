@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from datetime import date, timedelta
 
 import pytest
 
@@ -65,11 +66,11 @@ def test_device_writes_its_school_report_and_is_refused_another_schools(couch, s
         doc["school_id"] = school
         doc["meta"]["device"] = device
         assert validate_document(doc, school_id=school, device=device) == []
-        written = copy.deepcopy(doc)
-        as_device.db(school_db_name(school)).put(written)
-        # An update (with its _rev): CouchDB answers a new doc at a taken id with 409
-        # before validation runs; pouchdb-server validates first.
-        foreign = copy.deepcopy(written)
+        as_device.db(school_db_name(school)).put(copy.deepcopy(doc))
+        # Another day's report (a new id): CouchDB checks conflicts before validation, and
+        # on a cluster an update right after a write may meet a copy still behind (409).
+        foreign = examples.daily_health(date=(date.fromisoformat(doc["date"]) - timedelta(days=1)).isoformat())
+        foreign["meta"]["device"] = device
         foreign["school_id"] = other
         with pytest.raises(Forbidden) as refused:
             as_device.db(school_db_name(school)).put(foreign)
