@@ -60,7 +60,7 @@ import time
 import uuid
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote
 
@@ -499,6 +499,36 @@ class Bench:
             f"({written / load_s:.0f}/s, "
             f"{written / self.shape.schools:.1f} per school, {self.args.threads} threads, one client per device); "
             f"{js_note(js)}")
+
+    def write_probe(self, couch: CouchClient, count: int = 40) -> None:
+        """One device write at a time into ``count`` school databases written longest ago (no
+        JavaScript process of CouchDB is tagged with them any more: it keeps at most
+        ``os_process_limit`` = 100, one database each), then once more into the same ones
+        (a process tagged with each is idle and waiting). Latency and couchjs work of each."""
+        schools = [s["_id"].split(":", 1)[1] for s in self.manifest.schools()][:count]
+        day = (self.shape.start_date - timedelta(days=400)).isoformat()
+        out = {}
+        with httpx.Client(base_url=couch.base_url, timeout=120) as http:
+            for phase, offset in (("cold", 0), ("warm", 1)):
+                iso = (date.fromisoformat(day) - timedelta(days=offset)).isoformat()
+                before, times = js_stats(couch), []
+                for sid in schools:
+                    device = self.devices[sid][0]
+                    doc = daily_report(sid, iso, report_data(self.rng, 300, False), device=device,
+                                       author=self.teachers[sid][0], submitted=datetime.now(UTC))
+                    t = time.perf_counter()
+                    answer = http.put(f"/{school_db_name(sid)}/{quote(doc['_id'], safe=':')}", json=doc,
+                                      auth=(device, self.manifest.accounts[device]["password"]))
+                    times.append(time.perf_counter() - t)
+                    if answer.status_code != 201:
+                        raise RuntimeError(f"probe write refused: {answer.status_code} {answer.text[:200]}")
+                js = js_delta(before, js_stats(couch))
+                out[phase] = {"p50_ms": percentile(times, .5) * 1000, "p95_ms": percentile(times, .95) * 1000,
+                              "n": len(times), "js": js}
+        self.fig["write_probe"] = out
+        say("one device write at a time: " + "; ".join(
+            f"{k} database p50 {v['p50_ms']:.1f} ms p95 {v['p95_ms']:.1f} ms ({js_note(v['js'])})"
+            for k, v in out.items()) + f"; {self.load_note('probe')}")
 
     def first_auth(self, couch: CouchClient, people: list[str], devices: list[str]) -> None:
         base = couch.base_url
@@ -1000,6 +1030,7 @@ class Bench:
                     if registry_has_schools(couch):
                         raise RuntimeError("the server already holds schools: give an empty one")
                 self.provision_and_load(couch)
+                self.write_probe(couch)
                 self.catch_up(couch)
                 self.summaries(couch)
                 self.raw_again(couch)
@@ -1039,6 +1070,13 @@ class Bench:
         if ld:
             rows.append(("load through device accounts", f"{ld['s']:.1f} s",
                          f"{ld['docs']} docs, {ld['per_s']:.0f}/s, {ld['per_school']:.1f}/school"))
+        wp = f.get("write_probe", {})
+        for phase in ("cold", "warm"):
+            if phase in wp:
+                v = wp[phase]
+                rows.append((f"one device write, {phase} database", f"{v['p50_ms']:.1f} ms p50",
+                             f"p95 {v['p95_ms']:.1f} ms; {v['js']['spawns']} couchjs spawned, "
+                             f"{v['js']['ddoc_taught']} ddocs taught for {v['n']} writes"))
         if w:
             rows.append(("worker catch-up (--once)", f"{w['per_s']:.0f} reports/s",
                          f"{w['canonical']} in {w['wall_s']:.1f} s"))
