@@ -12,7 +12,7 @@ from tests.webapp.conftest import ARTIFACTS, TEACHER_PASSWORD
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 
-def eventually(probe, timeout_s: float = 20.0):
+def eventually(probe, timeout_s: float = 60.0):
     """The first truthy answer of ``probe()``, polled; fails after ``timeout_s``."""
     deadline = time.monotonic() + timeout_s
     while True:
@@ -87,8 +87,11 @@ def test_offline_daily_and_zero_reports_reach_the_county(new_context, service, s
         assert meta["clock_offset_ms"] is not None and abs(meta["clock_offset_ms"]) < 5000
         assert set(meta["clocks"]) == set(doc["data"])
         assert all(c["base"] is None for c in meta["clocks"].values())
-    status = eventually(lambda: school_db.get_or_none(f"device_status:{enrolment['device']}"))
-    assert status["data"]["school_id"] == school.id and status["meta"]["author"] == school.teacher
+    # The status is first written at enrolment (by the device), then again once the teacher
+    # is picked and syncs: wait for that version, not just any.
+    status = eventually(lambda: (doc := school_db.get_or_none(f"device_status:{enrolment['device']}"))
+                        and doc["meta"]["author"] == school.teacher and doc)
+    assert status["data"]["school_id"] == school.id
 
     run_worker(couch_url, school.db_name)
     answer = api.get(f"/api/v1/summaries/county/{school.county_id}", params={"from": yesterday, "to": today},
