@@ -36,6 +36,21 @@ class Checkpointer:
             self.name, {"since": since, "seen_update_seq": seen_update_seq, "updated_at": now_iso(),
                         "shard": self.writer}, rev=self._revs.get(db_name))
 
+    def behind(self, db_name: str) -> bool:
+        """Whether ``db_name`` has changes after its checkpoint. Raises ``NotFound``.
+
+        CouchDB answers ``_changes?since=<checkpoint>&limit=0`` with ``pending``. Its
+        ``update_seq`` cannot be used for this on a cluster: each read may come from another
+        copy of the shard and spell the same point differently. pouchdb-server has no
+        ``pending``; its integer ``update_seq`` is compared with the one the checkpoint saw.
+        """
+        checkpoint = self.load(db_name)
+        db = self.client.db(db_name)
+        answer = db.changes(since=checkpoint["since"], limit=0)
+        if isinstance(answer.get("pending"), int):
+            return answer["pending"] > 0 or bool(answer.get("results"))
+        return db.info().get("update_seq") != checkpoint["seen_update_seq"]
+
     def reset(self, db_name: str) -> None:
         """Start the database over from the beginning (``python -m sync reprocess``)."""
         self.save(db_name, since=0, seen_update_seq=None)

@@ -184,7 +184,9 @@ class CouchClient:
             body = {}
         error = str(body.get("error", "")) or response.reason_phrase
         reason = str(body.get("reason", ""))
-        if response.status_code >= 500:
+        # 412 "nodedown": a cluster node went away under a request in flight (CouchDB 3):
+        # as transient as a 5xx, so the caller backs off and retries instead of failing.
+        if response.status_code >= 500 or (response.status_code == 412 and error == "nodedown"):
             raise CouchUnavailable(f"{method} {path} -> {response.status_code} {error}: {reason}")
         cls = HTTP_ERRORS.get(response.status_code, CouchHTTPError)
         raise cls(response.status_code, error, reason, method=method, path=path)
@@ -217,8 +219,15 @@ class CouchClient:
         return body["userCtx"]
 
     def has(self, capability: str) -> bool:
-        """Whether the server has ``_db_updates``, ``_scheduler``, ``node_config`` or
-        ``pbkdf2_prf`` (verifies PBKDF2-SHA256 user hashes: Apache CouchDB 3.4+); cached."""
+        """Whether the server has ``_db_updates``, ``_scheduler``, ``node_config``,
+        ``pbkdf2_prf`` (verifies PBKDF2-SHA256 user hashes: Apache CouchDB 3.4+) or
+        ``cluster`` (more than one node); cached."""
+        if capability == "cluster" and capability not in self._capabilities:
+            try:
+                nodes = self.request("GET", "/_membership").get("cluster_nodes") or []
+            except CouchHTTPError:
+                nodes = []
+            self._capabilities[capability] = len(nodes) > 1
         if capability == "pbkdf2_prf" and capability not in self._capabilities:
             info = self.info()
             version = tuple(int(p) for p in re.findall(r"\d+", str(info.get("version", "")))[:2])

@@ -240,12 +240,11 @@ class DatabaseDiscovery:
         return self.client.db(name).info().get("update_seq")
 
     def stale(self, names: Iterable[str] | None = None) -> list[tuple[str, object]]:
-        """(name, update_seq) of owned databases whose update_seq differs from what the
-        checkpoint last saw (sequences are compared for equality only)."""
+        """(name, None) of owned databases with changes after their checkpoint
+        (``Checkpointer.behind``)."""
         def check(name: str) -> tuple[str, object] | None:
             try:
-                seq = self.update_seq(name)
-                return (name, seq) if seq != self.checkpointer.load(name)["seen_update_seq"] else None
+                return (name, None) if self.checkpointer.behind(name) else None
             except NotFound:
                 return None  # deleted meanwhile
 

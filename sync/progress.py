@@ -10,8 +10,8 @@ changed after what the worker has processed:
   current, and any followed database named after it has unprocessed changes. CouchDB adds
   events to that feed within about half a second of a write (``[global_changes]
   max_write_delay``): that is the only window in which "idle" can be stale.
-* without it (pouchdb-server): each followed database's ``update_seq`` against what its
-  checkpoint last saw, the worker's own staleness test, for up to ``POLL_CHECK_LIMIT``
+* without it (pouchdb-server): whether each followed database has changes after its
+  checkpoint (``Checkpointer.behind``, the worker's own staleness test), for up to ``POLL_CHECK_LIMIT``
   databases (the embedded server holds a demo; past that the check is skipped and said so).
 
 ``state`` is ``down`` (no shard alive), ``catching_up`` (a shard has not checked every
@@ -97,7 +97,7 @@ def _behind_by_polling(client: CouchClient, alive: list[dict]) -> tuple[set[str]
 
     def behind(name: str) -> bool:
         try:
-            return client.db(name).info().get("update_seq") != checkpointer.load(name)["seen_update_seq"]
+            return checkpointer.behind(name)
         except NotFound:
             return False
 

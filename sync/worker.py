@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
+import heapq
 import json
 import logging
 import random
@@ -29,7 +30,7 @@ from sync.checkpoint import Checkpointer
 from sync.conflicts import ConflictResolver
 from sync.couch import CouchClient
 from sync.device_status import DEVICE_STATUS_PREFIX, build_mirror, mirror_changed
-from sync.errors import BadRequest, CouchHTTPError, CouchUnavailable, Forbidden, NotFound, Unauthorized
+from sync.errors import BadRequest, CouchError, CouchHTTPError, CouchUnavailable, Forbidden, NotFound, Unauthorized
 from sync.feeds import DatabaseDiscovery, DbQueue
 from sync.merge import is_worker_tombstone
 from sync.metrics import WorkerMetrics
@@ -50,6 +51,9 @@ log = logging.getLogger("sync.worker")
 EXIT_OK = 0
 EXIT_UNAUTHORIZED = 3
 # Not reports: never made canonical (device status docs are mirrored into ops instead).
+# Seconds after which a database that had changes is read again on a cluster (see
+# ``Worker._schedule_recheck``).
+CLUSTER_RECHECK_S = 2.0
 # How many databases' backlogs the status doc lists (largest first).
 STATUS_LAG_DBS = 50
 SKIPPED_PREFIXES = ("_design/", "config:", "conflict_notice:", DEVICE_STATUS_PREFIX)
@@ -175,6 +179,8 @@ class Worker:
         self._dbq: DbQueue | None = None  # the forever loop's queue (None in ``once`` mode)
         self._was_idle: bool | None = None
         self._status_now = threading.Event()
+        self._rechecks: list[tuple[float, str]] = []
+        self._recheck_lock = threading.Lock()
         self._fatal: BaseException | None = None
         self._sleep: Callable[[float], bool] = self.stop_event.wait
 
@@ -261,11 +267,40 @@ class Worker:
         while not self.stop_event.is_set():
             name = dbq.get(timeout=0.5)
             if name is not None:
-                self._with_backoff(functools.partial(self.process_db, name))
+                found: list[bool] = []
+                self._with_backoff(functools.partial(self._process_into, name, found))
                 if not self.stop_event.is_set():  # stopped: maybe not read to the end
+                    if any(found) and self._on_cluster():
+                        self._schedule_recheck(name)
                     dbq.done(name)
                     self.metrics.forget_lag(name)
+            self._queue_due_rechecks(dbq)
             self._after_step(dbq)
+
+    def _process_into(self, name: str, found: list[bool]) -> None:
+        found.append(self.process_db(name))
+
+    # On a cluster ``_changes`` is read from one copy of each shard, and a copy may not yet
+    # hold a write the others acknowledged (w=2 of n=3). No new ``_db_updates`` event comes
+    # when that copy catches up, so a database that had changes is read once more shortly
+    # after; the second read usually finds nothing and costs three small requests.
+    def _on_cluster(self) -> bool:
+        try:
+            return self.client.has("cluster")
+        except CouchError:  # unknown while the server is away: asked again next time
+            return False
+
+    def _schedule_recheck(self, name: str) -> None:
+        with self._recheck_lock:
+            heapq.heappush(self._rechecks, (time.monotonic() + CLUSTER_RECHECK_S, name))
+
+    def _queue_due_rechecks(self, dbq: DbQueue) -> None:
+        due = []
+        with self._recheck_lock:
+            while self._rechecks and self._rechecks[0][0] <= time.monotonic():
+                due.append(heapq.heappop(self._rechecks)[1])
+        for name in due:
+            dbq.put(name, self.stop_event)
 
     def _process_queue_or_stop(self, dbq: DbQueue, fatal: Callable[[BaseException], None]) -> None:
         """``_process_queue`` in an extra thread: an error it cannot handle stops the worker."""
@@ -308,8 +343,10 @@ class Worker:
         while not self.stop_event.is_set():
             try:
                 self.write_status()
-            except (CouchUnavailable, Unauthorized):
-                pass  # the processing loop backs off, or exits on Unauthorized
+            except Exception as exc:  # noqa: BLE001 - the heartbeat must outlive any one failure
+                # The processing loop backs off (or exits on Unauthorized); a status the
+                # heartbeat stops writing would read as a dead worker.
+                log.warning("worker status not written", extra={"error": f"{type(exc).__name__}: {exc}"})
             self._status_now.wait(max(self.settings.status_interval_s, 0.05))
             self._status_now.clear()
 
@@ -389,23 +426,26 @@ class Worker:
         return DbContext(name=db_name, inspections=db_name.startswith(INSPECTIONS_DB_PREFIX),
                          owner=self.registry.owner_of(db_name))
 
-    def process_db(self, name: str) -> None:
-        """Read ``name``'s changes from the checkpoint to the end, batch by batch."""
+    def process_db(self, name: str) -> bool:
+        """Read ``name``'s changes from the checkpoint to the end, batch by batch; True when
+        there were any."""
         try:
-            self._process_db(name)
+            return self._process_db(name)
         except NotFound as exc:  # the database was deleted meanwhile
             log.info("database gone; skipped", extra={"db": name, "error": str(exc)})
+            return False
 
-    def _process_db(self, name: str) -> None:
+    def _process_db(self, name: str) -> bool:
         db = self.client.db(name)
+        found = False
         try:
             seq_before = db.info().get("update_seq")
         except NotFound:
-            return
+            return found
         except Forbidden as exc:
             log.error("no access to database; skipped", extra={"db": name, "error": str(exc)})
             self.metrics.inc("errors")
-            return
+            return found
         checkpoint = self.checkpointer.load(name)
         since = checkpoint["since"]
         ctx = self.context(name)
@@ -414,6 +454,7 @@ class Worker:
                                 style="all_docs")
             rows = answer.get("results") or []
             if rows:
+                found = True
                 self.process_batch(ctx, rows)
                 since = answer.get("last_seq", rows[-1].get("seq"))
             caught_up = len(rows) < self.settings.batch_size
@@ -421,7 +462,7 @@ class Worker:
             if rows or checkpoint["seen_update_seq"] != seq_before:
                 self.checkpointer.save(name, since=since, seen_update_seq=seq_before if caught_up else None)
             if caught_up or self.stop_event.is_set():
-                return
+                return found
 
     def process_batch(self, ctx: DbContext, rows: list[dict]) -> None:
         """Handle one batch of change rows; writes canonical docs, then ops docs (with the
