@@ -222,11 +222,18 @@ class Worker:
                 self.process_db(name)
                 self.maybe_write_status()
 
+        settled = False
         with ThreadPoolExecutor(self.settings.concurrency, thread_name_prefix="process") as pool:
             while not self.stop_event.is_set():
                 stale = self.discovery.stale()
                 if not stale:
-                    return
+                    # On a cluster, look once more after a lagging shard copy had time to
+                    # catch up (see ``_schedule_recheck``).
+                    if settled or not self._on_cluster() or self.stop_event.wait(CLUSTER_RECHECK_S):
+                        return
+                    settled = True
+                    continue
+                settled = False
                 list(pool.map(one, [name for name, _seq in stale]))
 
     def _run_forever(self) -> None:
