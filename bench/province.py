@@ -644,12 +644,13 @@ class Bench:
             f"peak RSS {max(peak, usage.ru_maxrss) / 1024:.0f} MB; {js_note(qs)}")
         total_req = sum(v["count"] for v in stats["requests"].values())
         total_t = sum(v["seconds"] for v in stats["requests"].values())
-        print(f"  worker requests: {total_req} in {total_t:.1f} s of {stats['wall_s']:.1f} s "
-              f"({total_req / self.fig['worker']['dbs']:.1f} per database)")
+        dbs = self.fig["worker"]["dbs"]
+        print(f"  worker requests: {total_req} ({total_req / dbs:.1f} per database), {total_t:.1f} s waiting on them "
+              f"in {stats['wall_s']:.1f} s (several threads); by kind: count, per database, time, each, share:")
         for kind, v in sorted(stats["requests"].items(), key=lambda kv: -kv[1]["seconds"]):
             each = v["seconds"] / v["count"] * 1000
-            print(f"    {kind:42s} {v['count']:7d}  {v['seconds']:7.1f} s  {each:6.1f} ms each"
-                  f"  {v['seconds'] / stats['wall_s'] * 100:5.1f}%")
+            print(f"    {kind:40s} {v['count']:7d} {v['count'] / dbs:6.2f}/db {v['seconds']:7.1f} s {each:6.1f} ms"
+                  f"  {v['seconds'] / total_t * 100:5.1f}%")
 
     def raw_again(self, couch: CouchClient) -> None:
         """The raw _bulk_docs rate once more, later in the run (how much it moves)."""
