@@ -46,7 +46,8 @@ system-packages:
 	fi
 
 # The same suite against real Apache CouchDB 3.4: one node (every test), then a 3-node cluster
-# (end-to-end, worker and summary tests, and a node stopped mid-run). Both need the CouchDB
+# (a node stopped under a running worker, figures against the oracle; end-to-end, worker and
+# conflict tests). Both need the CouchDB
 # launcher that sits beside the clone in ../shared/couchdb/ (or COUCHDB_SCRIPT); CI runs them.
 test-couchdb: install system-packages
 	.ci/couchdb-leg.sh

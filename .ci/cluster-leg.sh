@@ -7,9 +7,10 @@
 #      since it stops and restarts one of its nodes;
 #   2. the end-to-end, worker and conflict tests with COUCHDB_URL at node1 of a fresh cluster
 #      started here (with _global_changes, as deploy/couchdb/cluster/setup-cluster.sh makes
-#      it), stopped on exit. The summary tests are not here: they load their demo into an
-#      embedded server of their own whatever COUCHDB_URL says (the other legs run them);
-#      tests/cluster checks the summaries on the cluster.
+#      it), stopped on exit. The end-to-end test loads its demo into the empty cluster and
+#      checks every county figure against the oracle; the summary tests' own demos need a
+#      server holding nothing else, which a shared cluster is not once another test wrote
+#      to it, so tests/cluster checks every county, prefecture and province figure there.
 # Both steps run even when the first fails; the leg fails if either did.
 #
 #   .ci/cluster-leg.sh [PYTEST_ARGS...]   # CLUSTER_PORT: node1's port (default: the first free of 7600, 7630, 7660)
