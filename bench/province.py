@@ -162,7 +162,9 @@ def children_of(pid: int) -> list[int]:
 
 
 def cpu_seconds(pid: int | None, *, tree: bool = True) -> float:
-    """User + system CPU seconds of ``pid`` (and its live descendants)."""
+    """User + system CPU seconds of ``pid`` alone, or (``tree``) of it and its descendants,
+    counting those that have exited and been waited for (CouchDB's couchjs processes come
+    and go)."""
     if pid is None:
         return 0.0
     total = 0
@@ -172,6 +174,8 @@ def cpu_seconds(pid: int | None, *, tree: bool = True) -> float:
         except OSError:
             continue
         total += int(fields[11]) + int(fields[12])  # utime, stime
+        if tree:
+            total += int(fields[13]) + int(fields[14])  # cutime, cstime: waited-for children
     return total / CLK_TCK
 
 
@@ -244,6 +248,7 @@ class HwmSampler:
     def __init__(self, interval: float = 0.5):
         self.interval = interval
         self.peaks: dict[str, dict[int, int]] = defaultdict(dict)
+        self.peak_sum: dict[str, int] = {}
         self._watch: dict[str, callable] = {}
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -254,10 +259,15 @@ class HwmSampler:
 
     def sample(self) -> None:
         for label, pids in list(self._watch.items()):
+            now = 0
             for pid in pids():
                 hwm = proc_status(pid, "VmHWM")
                 if hwm is not None:
                     self.peaks[label][pid] = max(hwm, self.peaks[label].get(pid, 0))
+                now += proc_status(pid, "VmRSS") or 0
+            # The highest sum of the processes' RSS at one moment (a pool of processes that
+            # come and go has no single high-water mark).
+            self.peak_sum[label] = max(self.peak_sum.get(label, 0), now)
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
@@ -407,6 +417,9 @@ class Bench:
                         for key, value in ini.items(section) if (section, key) not in NOT_APPLIED]
             if self.args.js_engine:
                 settings.append(("couchdb", "js_engine", self.args.js_engine))
+            if self.args.os_process_limit:
+                settings += [("query_server_config", "os_process_limit", str(self.args.os_process_limit)),
+                             ("query_server_config", "os_process_soft_limit", str(self.args.os_process_limit))]
             refused = []
             for section, key, value in settings:
                 try:
@@ -414,9 +427,12 @@ class Bench:
                 except Exception as exc:  # noqa: BLE001 - say which, carry on
                     refused.append(f"[{section}] {key}: {exc}")
         engine = self.args.js_engine or "spidermonkey (default)"
+        if self.args.os_process_limit:
+            engine += f", os_process_limit = os_process_soft_limit = {self.args.os_process_limit}"
         self.fig["couchdb"] = {"version": version, "port": port, "js_engine": engine,
                                "settings": [f"[{s}] {k} = {v}" for s, k, v in settings], "refused": refused}
         self.hwm.watch("couchdb", lambda: [self.couch_pid])
+        self.hwm.watch("couchdb_with_js", lambda: [self.couch_pid, *children_of(self.couch_pid)])
         say(f"CouchDB {version} started on port {port} ({self.node.dir}); {len(settings) - len(refused)} settings "
             f"of deploy/couchdb/local.ini applied{' (refused: ' + '; '.join(refused) + ')' if refused else ''}; "
             f"JavaScript engine {engine}")
@@ -1001,11 +1017,13 @@ class Bench:
             "service_total": sum(svc.values()) / 1024,
             "service_largest_process": max(svc.values(), default=0) / 1024,
             "service_processes": len(svc),
-            "couchdb": max(peaks.get("couchdb", {}).values(), default=0) / 1024}
+            "couchdb": max(peaks.get("couchdb", {}).values(), default=0) / 1024,
+            "couchdb_with_js_sum": self.hwm.peak_sum.get("couchdb_with_js", 0) / 1024}
         r = self.fig["rss_mb"]
         say(f"peak RSS (VmHWM): worker --once {r['worker_once']:.0f} MB, worker running {r['worker_running']:.0f} MB, "
             f"service {r['service_total']:.0f} MB in {r['service_processes']} processes (largest "
-            f"{r['service_largest_process']:.0f} MB), CouchDB {r['couchdb']:.0f} MB")
+            f"{r['service_largest_process']:.0f} MB), CouchDB {r['couchdb']:.0f} MB (with its couchjs processes, "
+            f"highest sum sampled {r['couchdb_with_js_sum']:.0f} MB)")
 
     # -- the whole run ---------------------------------------------------------------------------
 
@@ -1132,7 +1150,8 @@ class Bench:
                          ""))
             rows.append(("peak RSS service", f"{r['service_total']:.0f} MB",
                          f"{r['service_processes']} processes, largest {r['service_largest_process']:.0f} MB"))
-            rows.append(("peak RSS CouchDB", f"{r['couchdb']:.0f} MB", ""))
+            rows.append(("peak RSS CouchDB", f"{r['couchdb']:.0f} MB",
+                         f"with couchjs processes: {r['couchdb_with_js_sum']:.0f} MB (highest sum sampled)"))
         print()
         loads = ", ".join(f"{k} {v:.1f}" for k, v in f.get("loadavg", {}).items())
         pings = ", ".join(f"{k} {v:.1f}" for k, v in f.get("ping_ms", {}).items())
@@ -1165,6 +1184,8 @@ def main() -> int:
     parser.add_argument("--burst-direct", action="store_true", help="replicate straight to CouchDB, not /db/")
     parser.add_argument("--js-engine", choices=["spidermonkey", "quickjs"],
                         help="[couchdb] js_engine of the node this starts (default: CouchDB's, spidermonkey)")
+    parser.add_argument("--os-process-limit", type=int,
+                        help="[query_server_config] os_process_limit and os_process_soft_limit (default 100)")
     parser.add_argument("--cprofile", action="store_true", help="profile the catch-up worker (cProfile)")
     parser.add_argument("--keep", action="store_true", help="leave the CouchDB node running")
     parser.add_argument("--json", help="write every figure to this file")
