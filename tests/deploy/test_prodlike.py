@@ -24,6 +24,7 @@ from sync.canonical import canonical_id
 from sync.couch import CouchClient, split_credentials
 from sync.feeds import shard_of
 from sync.provision import REGISTRY_DB, REPORTS_DB, SCHOOL_DB_PREFIX
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -47,15 +48,6 @@ def local_today() -> str:
 def school_dbs(couch) -> list[str]:
     return sorted(name for name in couch.all_dbs() if name.startswith(SCHOOL_DB_PREFIX))
 
-
-def wait_for(predicate, timeout_s: float, what: str):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = predicate()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.3)
 
 
 def test_health_app_and_no_public_metrics_through_the_origin(stack):

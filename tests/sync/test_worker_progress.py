@@ -15,6 +15,7 @@ import pytest
 from sync.progress import worker_progress
 from sync.worker import Worker
 from tests.sync.test_worker_support import days_ago, report, world  # noqa: F401 - fixture
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -31,16 +32,6 @@ class GatedWorker(Worker):
             if self.stop_event.is_set():
                 raise SystemExit  # leaves the thread; the batch stays unprocessed
         super().process_batch(ctx, rows)
-
-
-def wait_for(condition, *, timeout_s: float = 60.0, what: str = "condition"):
-    deadline = time.monotonic() + timeout_s
-    while True:
-        value = condition()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_health_is_not_idle_until_every_report_is_processed(world, client):  # noqa: F811
@@ -78,14 +69,14 @@ def test_health_is_not_idle_until_every_report_is_processed(world, client):  # n
         # New reports while the worker follows the feed: not idle again until they are in.
         worker.gate.clear()
         world.db(school).bulk_docs([report(school, day) for day in days[20:]])
-        busy = wait_for(lambda: (p := progress())["state"] == "busy" and p, timeout_s=15,
+        busy = wait_for(lambda: (p := progress())["state"] == "busy" and p, timeout_s=60,
                         what="health to notice the new reports")
         assert busy["dbs_pending"] + busy["dbs_changed_unseen"] >= 1
         for _ in range(10):
             assert not progress()["idle"]
             assert len(world.canonicals()) == 20
             time.sleep(0.1)
-        lagging = wait_for(lambda: (p := progress())["lag_seconds"] > 0 and p, timeout_s=15,
+        lagging = wait_for(lambda: (p := progress())["lag_seconds"] > 0 and p, timeout_s=60,
                            what="a lag in seconds while held")
         assert lagging["docs_pending"] >= 1
         worker.gate.set()
