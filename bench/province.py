@@ -309,10 +309,17 @@ def request_kind(method: str, path: str) -> str:
 
 
 def child_worker(argv: list[str]) -> int:
-    """``province.py _worker STATS.json [--cprofile FILE]``: ``python -m sync --once`` with
-    every request counted and timed by kind; the statistics go to STATS.json."""
+    """``province.py _worker STATS.json [--cprofile FILE] [--trace-memory]``: ``python -m sync
+    --once`` with every request counted and timed by kind; the statistics go to STATS.json
+    (with ``--trace-memory``, also Python's peak traced memory and what is still allocated at
+    the end, by line)."""
     stats_path = Path(argv[0])
-    cprofile_path = argv[2] if len(argv) > 2 and argv[1] == "--cprofile" else None
+    cprofile_path = argv[argv.index("--cprofile") + 1] if "--cprofile" in argv else None
+    trace = "--trace-memory" in argv
+    if trace:
+        import tracemalloc
+
+        tracemalloc.start(5)
     import sync.couch as couch_module
     from sync.__main__ import main as sync_main
 
@@ -342,7 +349,16 @@ def child_worker(argv: list[str]) -> int:
         profiler.dump_stats(cprofile_path)
     wall = time.perf_counter() - started
     usage = os.times()
+    memory = None
+    if trace:
+        current, peak = tracemalloc.get_traced_memory()
+        top = tracemalloc.take_snapshot().statistics("traceback")[:8]
+        memory = {"current_mb": current / 2**20, "peak_mb": peak / 2**20,
+                  "top": [{"mb": stat.size / 2**20, "count": stat.count,
+                           "where": [f"{f.filename.replace(str(ROOT) + '/', '')}:{f.lineno}" for f in stat.traceback]}
+                          for stat in top]}
     stats_path.write_text(json.dumps({"code": code, "wall_s": wall, "cpu_s": usage.user + usage.system,
+                                      "memory": memory,
                                       "requests": {k: {"count": v[0], "seconds": v[1]} for k, v in stats.items()}}))
     return code
 
@@ -610,6 +626,8 @@ class Bench:
         argv = [sys.executable, str(Path(__file__).resolve()), "_worker", str(stats_path)]
         if self.args.cprofile:
             argv += ["--cprofile", str(self.workdir / "worker.prof")]
+        if self.args.trace_memory:
+            argv += ["--trace-memory"]
         env = dict(os.environ, COUCHDB_URL=self.url, PYTHONUNBUFFERED="1")
         log = open(self.workdir / "worker-once.log", "wb")
         cpu0, js0, qs0 = self.couch_cpu(), self.couchjs_cpu(), js_stats(couch)
@@ -651,13 +669,25 @@ class Bench:
             "peak_rss_kb": max(peak, usage.ru_maxrss), "js": qs,
             "raw_bulk_per_s": raw, "ratio": rate / raw, "raw_per_db_floor_per_s": floor_rate,
             "ratio_to_floor": rate / floor_rate, "batch": batch,
-            "requests": stats["requests"], "dbs": len(self.manifest.schools()) + len(self.manifest.counties())}
+            "requests": stats["requests"], "memory": stats.get("memory"),
+            "dbs": len(self.manifest.schools()) + len(self.manifest.counties())}
         say(f"{self.load_note('worker')}; worker --once: {canonical} canonical reports in {wall:.1f} s = "
             f"{rate:.0f}/s; raw _bulk_docs "
             f"{raw:.0f}/s -> {rate / raw:.2f}x (goal >= 0.5x); raw per-db floor {floor_rate:.0f}/s -> "
             f"{rate / floor_rate:.2f}x; worker CPU {stats['cpu_s']:.1f} s, CouchDB CPU {couch_cpu:.1f} s "
             f"(couchjs {js_cpu:.1f} s), "
             f"peak RSS {max(peak, usage.ru_maxrss) / 1024:.0f} MB; {js_note(qs)}")
+        if stats.get("memory"):
+            m = stats["memory"]
+            print(f"  worker Python memory (tracemalloc): peak {m['peak_mb']:.0f} MB, still allocated at the end "
+                  f"{m['current_mb']:.0f} MB; largest at the end:")
+            for stat in m["top"][:5]:
+                print(f"    {stat['mb']:7.1f} MB in {stat['count']} blocks  " + " <- ".join(stat["where"][:3]))
+        if self.args.cprofile:
+            import pstats
+
+            print("  worker cProfile, top functions by cumulative time (profiling slows it):")
+            pstats.Stats(str(self.workdir / "worker.prof"), stream=sys.stdout).sort_stats("cumulative").print_stats(25)
         total_req = sum(v["count"] for v in stats["requests"].values())
         total_t = sum(v["seconds"] for v in stats["requests"].values())
         dbs = self.fig["worker"]["dbs"]
@@ -1187,6 +1217,7 @@ def main() -> int:
     parser.add_argument("--os-process-limit", type=int,
                         help="[query_server_config] os_process_limit and os_process_soft_limit (default 100)")
     parser.add_argument("--cprofile", action="store_true", help="profile the catch-up worker (cProfile)")
+    parser.add_argument("--trace-memory", action="store_true", help="tracemalloc in the catch-up worker")
     parser.add_argument("--keep", action="store_true", help="leave the CouchDB node running")
     parser.add_argument("--json", help="write every figure to this file")
     return Bench(parser.parse_args()).run()
