@@ -94,6 +94,22 @@ class DbQueue:
             self._abandoned.add(self._waiting.pop(name))
         return False
 
+    def offer(self, name: str) -> bool:
+        """Queue ``name`` only if there is room now; False (nothing queued) when the queue is
+        full. For the processing threads, which must never wait on their own queue."""
+        with self._lock:
+            if name in self._waiting:
+                return True
+            try:
+                self._queue.put_nowait(name)
+            except queue.Full:
+                return False
+            # Under the lock: a consumer that took it already waits here before ``get`` reads it.
+            self._issued += 1
+            self._waiting[name] = self._issued
+            self._noticed.setdefault(name, time.time())
+            return True
+
     def get(self, timeout: float) -> str | None:
         """The next name to process, never one another consumer is processing: a name taken
         off the queue while it is active is parked (still waiting, with its ticket) and

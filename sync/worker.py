@@ -50,12 +50,12 @@ log = logging.getLogger("sync.worker")
 
 EXIT_OK = 0
 EXIT_UNAUTHORIZED = 3
-# Not reports: never made canonical (device status docs are mirrored into ops instead).
 # Seconds after which a database that had changes is read again on a cluster (see
 # ``Worker._schedule_recheck``).
 CLUSTER_RECHECK_S = 2.0
 # How many databases' backlogs the status doc lists (largest first).
 STATUS_LAG_DBS = 50
+# Not reports: never made canonical (device status docs are mirrored into ops instead).
 SKIPPED_PREFIXES = ("_design/", "config:", "conflict_notice:", DEVICE_STATUS_PREFIX)
 
 
@@ -307,7 +307,9 @@ class Worker:
             while self._rechecks and self._rechecks[0][0] <= time.monotonic():
                 due.append(heapq.heappop(self._rechecks)[1])
         for name in due:
-            dbq.put(name, self.stop_event)
+            if not dbq.offer(name):  # the queue is full: try again shortly, never block here
+                with self._recheck_lock:
+                    heapq.heappush(self._rechecks, (time.monotonic() + 0.5, name))
 
     def _process_queue_or_stop(self, dbq: DbQueue, fatal: Callable[[BaseException], None]) -> None:
         """``_process_queue`` in an extra thread: an error it cannot handle stops the worker."""

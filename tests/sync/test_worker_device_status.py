@@ -203,6 +203,11 @@ def test_queue_never_hands_out_a_name_that_is_being_processed():
     dbq.done("school_a")
     dbq.done("school_b")
     assert dbq.oldest_unfinished() is None and dbq.pending() == {}
+    # offer never waits: it queues while there is room and says so when there is none
+    small = DbQueue(1)
+    assert small.offer("school_c") and small.offer("school_c")  # already waiting
+    assert not small.offer("school_d") and "school_d" not in small.pending()
+    assert small.get(0.1) == "school_c"
 
 
 def test_feed_position_is_saved_only_past_processed_names(world):
