@@ -142,6 +142,20 @@ def proc_status(pid: int, field: str) -> int | None:
     return None
 
 
+def smaps_top(pid: int) -> list[tuple[int, str]]:
+    """The largest mappings of ``pid`` by RSS: (kB, "address range perms name")."""
+    out, head = [], ""
+    try:
+        for line in Path(f"/proc/{pid}/smaps").read_text().splitlines():
+            if line[:1] in "0123456789abcdef" and "-" in line.split()[0]:
+                head = " ".join(line.split()[:2] + line.split()[5:])
+            elif line.startswith("Rss:"):
+                out.append((int(line.split()[1]), head))
+    except OSError:
+        return []
+    return sorted(out, reverse=True)[:8]
+
+
 def children_of(pid: int) -> list[int]:
     """Every descendant of ``pid``."""
     parents: dict[int, list[int]] = defaultdict(list)
@@ -357,8 +371,17 @@ def child_worker(argv: list[str]) -> int:
                   "top": [{"mb": stat.size / 2**20, "count": stat.count,
                            "where": [f"{f.filename.replace(str(ROOT) + '/', '')}:{f.lineno}" for f in stat.traceback]}
                           for stat in top]}
+    rollup = {}
+    try:
+        for line in Path("/proc/self/smaps_rollup").read_text().splitlines()[1:]:
+            name, value = line.split(":", 1)
+            rollup[name] = int(value.split()[0])
+    except OSError:
+        pass
     stats_path.write_text(json.dumps({"code": code, "wall_s": wall, "cpu_s": usage.user + usage.system,
-                                      "memory": memory,
+                                      "memory": memory, "threads_at_end": threading.active_count(),
+                                      "vm_hwm_kb": proc_status(os.getpid(), "VmHWM"),
+                                      "smaps_kb": {k: rollup.get(k) for k in ("Rss", "Anonymous", "Private_Dirty")},
                                       "requests": {k: {"count": v[0], "seconds": v[1]} for k, v in stats.items()}}))
     return code
 
@@ -633,10 +656,15 @@ class Bench:
         cpu0, js0, qs0 = self.couch_cpu(), self.couchjs_cpu(), js_stats(couch)
         t = time.perf_counter()
         proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-        peak = 0
+        peak = top_rss = 0
+        at_top: list[tuple[int, str]] = []
         while True:
             hwm = proc_status(proc.pid, "VmHWM")
             peak = max(peak, hwm or 0)
+            rss = proc_status(proc.pid, "VmRSS") or 0
+            if self.args.trace_memory and rss > top_rss:
+                # Where the worker's memory is at its highest: its largest mappings.
+                top_rss, at_top = rss, smaps_top(proc.pid)
             try:
                 pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
             except ChildProcessError:
@@ -666,7 +694,9 @@ class Bench:
         self.fig["worker"] = {
             "canonical": canonical, "wall_s": wall, "per_s": rate, "in_process_s": stats["wall_s"],
             "worker_cpu_s": stats["cpu_s"], "couchdb_cpu_s": couch_cpu, "couchjs_cpu_s": js_cpu,
-            "peak_rss_kb": max(peak, usage.ru_maxrss), "js": qs,
+            # Its own VmHWM, read by itself at the end. Not ru_maxrss: Linux counts in it the
+            # copy of this (large) process the child was before exec.
+            "peak_rss_kb": stats.get("vm_hwm_kb") or peak, "js": qs,
             "raw_bulk_per_s": raw, "ratio": rate / raw, "raw_per_db_floor_per_s": floor_rate,
             "ratio_to_floor": rate / floor_rate, "batch": batch,
             "requests": stats["requests"], "memory": stats.get("memory"),
@@ -676,7 +706,12 @@ class Bench:
             f"{raw:.0f}/s -> {rate / raw:.2f}x (goal >= 0.5x); raw per-db floor {floor_rate:.0f}/s -> "
             f"{rate / floor_rate:.2f}x; worker CPU {stats['cpu_s']:.1f} s, CouchDB CPU {couch_cpu:.1f} s "
             f"(couchjs {js_cpu:.1f} s), "
-            f"peak RSS {max(peak, usage.ru_maxrss) / 1024:.0f} MB; {js_note(qs)}")
+            f"peak RSS {(stats.get('vm_hwm_kb') or peak) / 1024:.0f} MB; {js_note(qs)}")
+        print(f"  worker at the end: {stats.get('threads_at_end')} threads alive, memory (kB) {stats.get('smaps_kb')}")
+        if at_top:
+            print(f"  worker's largest memory mappings when its RSS was highest ({top_rss / 1024:.0f} MB):")
+            for kb, what in at_top[:6]:
+                print(f"    {kb / 1024:7.1f} MB  {what}")
         if stats.get("memory"):
             m = stats["memory"]
             print(f"  worker Python memory (tracemalloc): peak {m['peak_mb']:.0f} MB, still allocated at the end "
