@@ -19,7 +19,9 @@ Environment: ``VAR_DIR``, ``COUCHDB_URL``, ``LISTEN_PORT`` (8080), ``WEB_PORT`` 
 
 from __future__ import annotations
 
+import grp
 import os
+import pwd
 import re
 import shutil
 import signal
@@ -60,6 +62,16 @@ def render_nginx_conf(values: dict[str, object]) -> str:
     return re.sub(rf"\$(?:\{{({names})\}}|({names})\b)", lambda m: str(values[m.group(1) or m.group(2)]), text)
 
 
+def _worker_user() -> str:
+    """nginx's ``user`` directive for a master started as root: its workers then run as the
+    invoking user (root) instead of "nobody", who cannot enter a private checkout (a 0700
+    home on Debian 12, a ``mktemp -d`` folder). Started by anyone else, the workers already
+    run as that user and nginx ignores the directive, so none is given."""
+    if os.geteuid() != 0:
+        return ""
+    return f" user {pwd.getpwuid(os.geteuid()).pw_name} {grp.getgrgid(os.getegid()).gr_name};"
+
+
 def _port(value: str | int | None, default: int) -> int:
     port = int(value) if value not in (None, "") else default
     return port or free_port()
@@ -76,6 +88,7 @@ class ProdlikeConfig:
     web_workers: int = 3
     demo: DemoShape = field(default_factory=lambda: DemoShape(schools=12, days=10))
     worker_poll_interval_s: float = 2.0
+    webapp_dir: Path = ROOT / "webapp"  # what nginx serves as /app/ (tests use a copy elsewhere)
 
     @classmethod
     def from_env(cls, environ: dict[str, str] | None = None) -> ProdlikeConfig:
@@ -176,14 +189,9 @@ class ProdlikeStack:
     def _start_nginx(self) -> None:
         prefix = self.nginx_prefix
         prefix.mkdir(parents=True, exist_ok=True)
-        if os.geteuid() == 0:
-            # nginx started as root runs its workers as "nobody", who must reach the
-            # temporary directories under the prefix.
-            for path in (self.var_dir, prefix):
-                path.chmod(0o755)
         couch_host = urlsplit(split_credentials(self.couchdb_url)[0])
         values = {
-            "PREFIX_DIR": prefix, "WEBAPP_DIR": ROOT / "webapp", "LISTEN_ADDR": "127.0.0.1",
+            "PREFIX_DIR": prefix, "WEBAPP_DIR": self.config.webapp_dir, "LISTEN_ADDR": "127.0.0.1",
             "LISTEN_PORT": self.config.listen_port, "WEB_HOST": "127.0.0.1", "WEB_PORT": self.config.web_port,
             "COUCHDB_HOST": couch_host.hostname, "COUCHDB_PORT": couch_host.port or 5984,
         }
@@ -195,7 +203,7 @@ class ProdlikeStack:
         if checked.returncode != 0:
             raise RuntimeError(f"nginx rejected {conf}:\n{checked.stderr}")
         # In the foreground, so that it is supervised (and stopped) like the other children.
-        self._child("nginx", [*base, "-g", "daemon off;"], dict(os.environ))
+        self._child("nginx", [*base, "-g", f"daemon off;{_worker_user()}"], dict(os.environ))
 
     def stop(self) -> None:
         """Stop every part this started (in parallel; each gets SIGTERM, then SIGKILL)."""

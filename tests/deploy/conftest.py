@@ -35,7 +35,7 @@ def stack(tmp_path_factory):
         # Its own embedded server, or with COUCHDB_URL a CouchDB holding nothing else.
         couchdb_url = cleanup.enter_context(server_holding_nothing(tmp_path_factory, "prodlike-couch")) \
             if os.environ.get("COUCHDB_URL") else None
-        # Readable by others: nginx started as root serves as "nobody".
+        # mkdtemp makes it 0700, like a Debian 12 home: nginx's workers must still reach it.
         var_dir = Path(tempfile.mkdtemp(prefix="prodlike-"))
         cleanup.callback(shutil.rmtree, var_dir, ignore_errors=True)
         config = ProdlikeConfig(
