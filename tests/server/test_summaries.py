@@ -16,6 +16,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from openpyxl import load_workbook
 
+from demo.generate import devices_of
 from sync import WorkerSettings, run_until_idle
 from sync.couch import CouchClient
 from sync.provision import school_db_name
@@ -162,9 +163,14 @@ def test_missing_schools_count_days_in_a_row_and_tell_silent_from_offline(demo):
     end = SHAPE.end_date
     county, missing = next((c, oracle.day("county", c, end)["missing_school_ids"]) for c in sorted(oracle.counties)
                            if oracle.day("county", c, end)["missing_school_ids"])
-    # one missing school's device synced after the deadline (silent), another's long before (offline)
-    synced_late, synced_early = missing[0], missing[-1] if len(missing) > 1 else None
     deadline = f"{end.isoformat()}T02:00:00.000Z"  # 10:00 in Asia/Shanghai
+    # one missing school's device synced after the deadline (silent), another's long before
+    # (offline): one the demo's own devices have not synced since the deadline either
+    def demo_synced_after_deadline(school_id: str) -> bool:
+        return any(manifest.last_sync.get(device, "") > deadline for device in devices_of(manifest, school_id))
+
+    synced_late = missing[0]
+    synced_early = next((s for s in reversed(missing[1:]) if not demo_synced_after_deadline(s)), None)
 
     def device_status(school_id: str, when: str) -> None:
         device = f"device_{school_id}"  # one account per device, each of one school
