@@ -11,7 +11,8 @@ changed after what the worker has processed:
   events to that feed within about half a second of a write (``[global_changes]
   max_write_delay``): that is the only window in which "idle" can be stale.
 * without it (pouchdb-server): whether each followed database has changes after its
-  checkpoint (``Checkpointer.behind``, the worker's own staleness test), for up to ``POLL_CHECK_LIMIT``
+  checkpoint in ``ops`` (``Checkpointer.behind``, the worker's own staleness test, which also
+  counts a checkpoint ahead of its database as unprocessed), for up to ``POLL_CHECK_LIMIT``
   databases (the embedded server holds a demo; past that the check is skipped and said so).
 
 ``state`` is ``down`` (no shard alive), ``catching_up`` (a shard has not checked every

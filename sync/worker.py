@@ -2,10 +2,11 @@
 
 One loop per process (``python -m sync``): discovery (``_db_updates`` or polling) feeds a
 bounded queue of database names; for each, the worker reads ``_changes`` in batches from
-its checkpoint, validates and migrates each document, resolves conflicts, writes the
-canonical copies with one ``_bulk_docs``, then its ops records, and only then moves the
-checkpoint. A document that fails is retried a few times and then quarantined: one bad
-document never stalls a feed. Transient server trouble backs off and retries;
+its checkpoint (kept in ``ops``, where devices cannot write: ``sync.checkpoint``),
+validates and migrates each document, resolves conflicts, writes the canonical copies
+with one ``_bulk_docs``, then its ops records, and only then moves the checkpoint. A
+document that fails is retried a few times and then quarantined: one bad document never
+stalls a feed. Transient server trouble backs off and retries;
 ``Unauthorized`` is fatal (exit code 3) so a supervisor can alert and restart.
 """
 
@@ -390,14 +391,16 @@ class Worker:
                 "lag_seconds": round(time.time() - oldest, 1) if oldest else 0.0}
 
     def count_pending(self, name: str) -> int | None:
-        """Changes in ``name`` after its checkpoint: CouchDB's ``pending`` of an empty batch,
-        else (pouchdb-server has integer sequences) ``update_seq`` minus the checkpoint."""
+        """Changes in ``name`` after its checkpoint (all of them when it is ahead of the
+        database): CouchDB's ``pending`` of an empty batch, else (pouchdb-server has integer
+        sequences) ``update_seq`` minus the checkpoint."""
         try:
-            since = self.checkpointer.load(name)["since"]
-            answer = self.client.db(name).changes(since=since, limit=0)
+            db = self.client.db(name)
+            seq = db.info().get("update_seq")
+            since = self.checkpointer.load(name, update_seq=seq)["since"]
+            answer = db.changes(since=since, limit=0)
             if isinstance(answer.get("pending"), int):
                 return answer["pending"] + len(answer.get("results") or [])
-            seq = self.client.db(name).info().get("update_seq")
             return max(seq - since, 0) if isinstance(seq, int) and isinstance(since, int) else None
         except (NotFound, Forbidden, BadRequest):
             return None
@@ -455,7 +458,8 @@ class Worker:
             log.error("no access to database; skipped", extra={"db": name, "error": str(exc)})
             self.metrics.inc("errors")
             return found
-        checkpoint = self.checkpointer.load(name)
+        # A checkpoint ahead of ``seq_before`` did not come from this database: from the start.
+        checkpoint = self.checkpointer.load(name, update_seq=seq_before)
         since = checkpoint["since"]
         ctx = self.context(name)
         while True:

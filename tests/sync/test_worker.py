@@ -100,7 +100,7 @@ def test_checkpoint_resumes_and_canonicals_are_written_once(world):
     assert all(doc["_rev"].startswith("1-") for doc in docs.values())
     # The checkpoint covers every change (judged as the worker judges it: a cluster's
     # update_seq is not one stable string, so it is not compared here either).
-    assert db.get_local("sync_worker")["since"]
+    assert Checkpointer(world.couch).stored(db.name)["since"]
     assert Checkpointer(world.couch).behind(db.name) is False
     db.put(report(school, days_ago(6)))
     deadline = time.monotonic() + 30  # on a cluster the copy read may take a moment to have it

@@ -9,6 +9,7 @@ import time
 import httpx
 import pytest
 
+from sync.checkpoint import Checkpointer
 from sync.embedded import free_port
 from sync.feeds import shard_of
 from sync.provision import REPORTS_DB, school_db_name
@@ -109,6 +110,6 @@ def test_reprocess_resets_the_checkpoint(world):
     lost = sorted(expected)[0]
     reports.delete(lost, reports.get(lost)["_rev"])
     assert world.run_cli("reprocess", school).returncode == 0
-    assert world.db(school).get_local("sync_worker")["since"] == 0
+    assert Checkpointer(world.couch).stored(school_db_name(school))["since"] == 0
     assert world.run_cli("--once").returncode == 0
     assert set(world.canonicals()) == expected

@@ -102,7 +102,7 @@ def test_an_invalid_status_is_not_mirrored_and_the_batch_goes_on(world, mirrors)
     assert ops.get_or_none("device_status:device_bad") is None
     assert ops.get_or_none("device_status:device_elsewhere") is None
     assert f"daily_health:{school}:{days_ago(1)}" in world.canonicals()
-    assert db.get_local("sync_worker")["seen_update_seq"] == db.info()["update_seq"]
+    assert Checkpointer(world.couch).stored(db.name)["seen_update_seq"] == db.info()["update_seq"]
 
 
 def test_a_refused_mirror_is_logged_and_written_when_the_status_changes(world, device, mirrors, caplog):
@@ -128,7 +128,8 @@ def test_a_refused_mirror_is_logged_and_written_when_the_status_changes(world, d
     assert any(r.getMessage().startswith("device status mirror not written") for r in caplog.records)
     assert metrics.counters["errors"] == 1
     assert f"daily_health:{school}:{days_ago(1)}" in world.canonicals()
-    assert world.db(school).get_local("sync_worker")["seen_update_seq"] == world.db(school).info()["update_seq"]
+    assert (Checkpointer(world.couch).stored(school_db_name(school))["seen_update_seq"]
+            == world.db(school).info()["update_seq"])
 
     run_until_idle(world.couch, world.settings())  # nothing changed: not retried yet
     assert ops.get_or_none(f"device_status:{name}") is None
