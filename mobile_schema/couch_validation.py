@@ -6,14 +6,22 @@ fields with kinds, bounds, choices and patterns; cross-field rules; id
 schemes; versions), the checklists and the message catalogue, and
 interprets them in the same order as ``validate_document``, so it refuses a
 document exactly when Python finds an issue and says
-``format_forbidden(issues[0])``.
+``format_forbidden(issues)``: every issue at once.
 
 Specialised per database: a school database (``school_id``) accepts the
 school forms with that school_id from members with role ``school:<id>``; an
 inspections database (``county_id``) accepts inspections of that county
 from role ``inspector:<county>``. Server admins (``_admin``: the service
-account) pass unchecked, and so does every deletion (history rules are the
-worker's: see ``check_history``).
+account and the worker) pass unchecked.
+
+Deletions: nobody else deletes anything, whatever the document's type. Reports,
+incidents and inspections are records the county relies on (a wrong one is
+corrected, never removed); ``config``, ``conflict_notice`` and ``correction``
+documents are the server's; a device's ``device_status`` is how sync health sees
+it. The app never deletes a replicated document (drafts stay in a local-only
+database). Under replication ``oldDoc`` may be missing and a tombstone carries no
+type, so the refusal depends on neither. What an admin's deletion means is the
+worker's business (``check_history``).
 """
 
 from __future__ import annotations
@@ -24,9 +32,9 @@ import re
 from .describe import checklists_spec, forms_spec, meta_spec
 from .fields import CODE_PATTERN, DATE_PATTERN
 from .forms import DEVICE_TYPES, FORMS, SERVER_ONLY_TYPES
-from .issues import Issue
+from .issues import FORBIDDEN_MAX_ISSUES, Issue
 from .messages import MESSAGES
-from .validation import FUTURE_ALLOWANCE, LOCAL_UTC_OFFSET
+from .validation import DELETION_REFUSED, FUTURE_ALLOWANCE, LOCAL_UTC_OFFSET
 
 #: The issue reported when the writer lacks the database's role.
 NOT_AUTHORIZED = Issue("_user", "not_authorized")
@@ -72,8 +80,16 @@ _RUNTIME = r"""
       return has(iss.params, name) ? fmtParam(iss.params[name], lang) : m;
     });
   }
-  function forbidden(iss) {
-    return {forbidden: iss.field + ': ' + fmt(iss, 'en') + ' / ' + fmt(iss, 'zh')};
+  function forbidden(list) {
+    var i, parts = [], more;
+    for (i = 0; i < list.length && i < C.forbidden_max; i++) {
+      parts.push(list[i].field + ': ' + fmt(list[i], 'en') + ' / ' + fmt(list[i], 'zh'));
+    }
+    if (list.length > C.forbidden_max) {
+      more = issue('', 'more_issues', {count: list.length - C.forbidden_max});
+      parts.push(fmt(more, 'en') + ' / ' + fmt(more, 'zh'));
+    }
+    return {forbidden: parts.join('; ')};
   }
 
   function typeOk(spec, v) {
@@ -137,6 +153,10 @@ _RUNTIME = r"""
     }
   }
 
+  function readsInvalid(r, invalid) {
+    for (var i = 0; i < r.reads.length; i++) { if (has(invalid, r.reads[i])) { return true; } }
+    return false;
+  }
   function checkRule(r, d, out) {
     var i, j, total, expected, entries, order, ids, list, seen, id, cid, version, p = 'data.';
     switch (r.rule) {
@@ -239,7 +259,7 @@ _RUNTIME = r"""
 
   function validate(doc, now, device) {
     var iss, form, version, spec, m, limit, meta, clocks, keys, i;
-    var out = [], dataIssues = [], idValue = null, names = {};
+    var out = [], dataIssues = [], idValue = null, names = {}, invalid = {};
     iss = stringIssue(doc, 'type');
     if (iss) { return [iss]; }
     if (C.server_only.indexOf(doc.type) !== -1) { return [issue('type', 'server_only_type', {type: doc.type})]; }
@@ -259,6 +279,10 @@ _RUNTIME = r"""
     }
     spec = form.versions[String(version)];
 
+    if (has(doc, '_attachments') && !(isObject(doc._attachments) && sortedKeys(doc._attachments).length === 0) &&
+        !form.attachments) {
+      out.push(issue('_attachments', 'attachments_refused', {form: form.name}));
+    }
     iss = stringIssue(doc, '_id');
     if (iss) {
       out.push(iss);
@@ -311,20 +335,26 @@ _RUNTIME = r"""
       out.push(issue('data', 'required'));
     } else {
       walkObject(spec.fields, doc.data, 'data', dataIssues);
-      if (dataIssues.length === 0) {
-        for (i = 0; i < spec.rules.length; i++) { checkRule(spec.rules[i], doc.data, dataIssues); }
+      for (i = 0; i < dataIssues.length; i++) {
+        out.push(dataIssues[i]);
+        invalid[dataIssues[i].field.split('.')[1]] = true;
       }
-      for (i = 0; i < dataIssues.length; i++) { out.push(dataIssues[i]); }
+      if (isObject(doc.data)) {
+        // Every rule whose fields are valid, so a field error does not hide it.
+        for (i = 0; i < spec.rules.length; i++) {
+          if (!readsInvalid(spec.rules[i], invalid)) { checkRule(spec.rules[i], doc.data, out); }
+        }
+      }
     }
     return out;
   }
 
   var roles = (userCtx && userCtx.roles) || [];
   if (roles.indexOf('_admin') !== -1) { return; }
-  if (newDoc._deleted === true) { return; }
-  if (roles.indexOf(C.db.role) === -1) { throw forbidden(C.not_authorized); }
+  if (roles.indexOf(C.db.role) === -1) { throw forbidden([C.not_authorized]); }
+  if (newDoc._deleted === true) { throw forbidden([C.deletion_refused]); }
   var found = validate(newDoc, new Date(), userCtx.name);
-  if (found.length) { throw forbidden(found[0]); }
+  if (found.length) { throw forbidden(found); }
 """
 
 
@@ -347,6 +377,8 @@ def _config(*, school_id: str | None, county_id: str | None) -> dict:
         "code_pattern": CODE_PATTERN,
         "future_offset_ms": int((LOCAL_UTC_OFFSET + FUTURE_ALLOWANCE).total_seconds() * 1000),
         "not_authorized": {"field": NOT_AUTHORIZED.field, "code": NOT_AUTHORIZED.code, "params": {}},
+        "deletion_refused": {"field": DELETION_REFUSED.field, "code": DELETION_REFUSED.code, "params": {}},
+        "forbidden_max": FORBIDDEN_MAX_ISSUES,
     }
 
 

@@ -33,6 +33,7 @@ def form_spec(form: Form) -> dict[str, Any]:
         "id_group": form.id_group,
         "has_date": form.has_date,
         "has_county": form.has_county,
+        "attachments": form.attachments,
         "latest": form.latest_version,
         "versions": {str(v): version_spec(form, v) for v in sorted(form.versions)},
     }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from typing import Any
@@ -32,6 +33,23 @@ class Issue:
         return Issue(path, self.code, self.params)
 
 
-def format_forbidden(issue: Issue) -> str:
-    """The text ``validate_doc_update`` puts in ``{forbidden: ...}`` for this issue."""
-    return f"{issue.field}: {issue.message('en')} / {issue.message('zh')}"
+#: A refusal spells out at most this many issues and counts the rest (a broken
+#: 500-entry checklist must not make a 50 kB answer).
+FORBIDDEN_MAX_ISSUES = 10
+
+
+def format_forbidden(issues: Sequence[Issue]) -> str:
+    """The text ``validate_doc_update`` puts in ``{forbidden: ...}`` for these issues.
+
+    Each issue reads ``field: English / Chinese``; they are joined by "; ", the first
+    ``FORBIDDEN_MAX_ISSUES`` spelled out and the rest counted. Raises ``ValueError``
+    for no issues (nothing to refuse).
+    """
+    if not issues:
+        raise ValueError("no issues to refuse a document for")
+    parts = [f"{i.field}: {i.message('en')} / {i.message('zh')}" for i in issues[:FORBIDDEN_MAX_ISSUES]]
+    rest = len(issues) - FORBIDDEN_MAX_ISSUES
+    if rest > 0:
+        more = {"count": rest}
+        parts.append(f"{format_message('more_issues', more, 'en')} / {format_message('more_issues', more, 'zh')}")
+    return "; ".join(parts)

@@ -107,6 +107,18 @@ MESSAGES: dict[str, dict[str, str]] = {
         "en": "date {date} is in the future (latest allowed is {limit}); check the device clock",
         "zh": "日期 {date} 晚于允许的最晚日期 {limit};请检查设备时间",
     },
+    "attachments_refused": {
+        "en": "form {form} takes no attachments",
+        "zh": "表单 {form} 不接受附件",
+    },
+    "deletion_refused": {
+        "en": "documents here are deleted only by the service, never from a device",
+        "zh": "此处的文档只能由服务器删除,不能在设备上删除",
+    },
+    "more_issues": {
+        "en": "and {count} more",
+        "zh": "另有 {count} 项",
+    },
     "unknown_clock_field": {
         "en": "is an edit clock for a field this form does not have",
         "zh": "是表单中不存在的字段的编辑时钟",
@@ -123,6 +135,34 @@ MESSAGES: dict[str, dict[str, str]] = {
     "fever_gt_present": {
         "en": "fever at the temperature check ({value}) is more than students present ({limit})",
         "zh": "晨检发热人数({value})超过到校学生数({limit})",
+    },
+    "respiratory_gt_enrolled": {
+        "en": "respiratory symptoms ({value}) is more than students enrolled ({limit})",
+        "zh": "呼吸道症状人数({value})超过在册学生数({limit})",
+    },
+    "isolated_gt_present": {
+        "en": "isolated on campus ({value}) is more than students present ({limit})",
+        "zh": "校内隔离人数({value})超过到校学生数({limit})",
+    },
+    "hospital_gt_enrolled": {
+        "en": "sent to hospital ({value}) is more than students enrolled ({limit})",
+        "zh": "送医人数({value})超过在册学生数({limit})",
+    },
+    "suspected_gt_enrolled": {
+        "en": "suspected cases ({value}) is more than students enrolled ({limit})",
+        "zh": "疑似病例数({value})超过在册学生数({limit})",
+    },
+    "confirmed_gt_enrolled": {
+        "en": "confirmed cases ({value}) is more than students enrolled ({limit})",
+        "zh": "确诊病例数({value})超过在册学生数({limit})",
+    },
+    "contacts_gt_enrolled": {
+        "en": "close contacts ({value}) is more than students enrolled ({limit})",
+        "zh": "密切接触者数({value})超过在册学生数({limit})",
+    },
+    "returned_gt_enrolled": {
+        "en": "returned from affected areas ({value}) is more than students enrolled ({limit})",
+        "zh": "重点地区返校人数({value})超过在册学生数({limit})",
     },
     "staff_present_gt_total": {
         "en": "staff present ({value}) is more than staff in total ({limit})",

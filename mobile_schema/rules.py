@@ -1,15 +1,20 @@
 """Cross-field rules, declared as data.
 
 Each form schema lists its rules in ``rules``. A rule is checked in Python by
-``check(data, schema)`` (after every field is valid on its own), described by
-``spec(schema)`` for the JSON Schema export (``x-rules``) and for the
-generated ``validate_doc_update`` function, which interprets the same
-description. Issue fields returned here are relative to ``data``.
+``check(data, schema)``, described by ``spec(schema)`` for the JSON Schema
+export (``x-rules``) and for the generated ``validate_doc_update`` function,
+which interprets the same description. Issue fields returned here are
+relative to ``data``.
+
+A rule is checked whenever every field it ``reads`` is valid on its own, so a
+simple field error elsewhere does not hide it (the app, the database and the
+service report every issue at once). Each spec carries ``reads`` for that.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from collections.abc import Set as AbstractSet
 from typing import Any, ClassVar
 
 from marshmallow import Schema
@@ -26,6 +31,11 @@ class Rule:
     kind: ClassVar[str]
     codes: tuple[str, ...] = ()
 
+    @property
+    def reads(self) -> tuple[str, ...]:  # pragma: no cover
+        """The data fields the rule looks at: it is checked only when all of them are valid."""
+        raise NotImplementedError
+
     def check(self, data: dict[str, Any], schema: Schema) -> list[Issue]:  # pragma: no cover
         raise NotImplementedError
 
@@ -41,6 +51,10 @@ class LessOrEqual(Rule):
     def __init__(self, field: str, limit: str, *, code: str) -> None:
         self.field, self.limit, self.codes = field, limit, (code,)
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.field, self.limit)
+
     def check(self, data: dict[str, Any], schema: Schema) -> list[Issue]:
         value, limit = data.get(self.field), data.get(self.limit)
         if value is None or limit is None or value <= limit:
@@ -48,7 +62,13 @@ class LessOrEqual(Rule):
         return [Issue(self.field, self.codes[0], {"value": value, "limit": limit})]
 
     def spec(self, schema: Schema) -> dict[str, Any]:
-        return {"rule": self.kind, "field": self.field, "limit": self.limit, "code": self.codes[0]}
+        return {
+            "rule": self.kind,
+            "reads": list(self.reads),
+            "field": self.field,
+            "limit": self.limit,
+            "code": self.codes[0],
+        }
 
 
 class SumEquals(Rule):
@@ -63,6 +83,10 @@ class SumEquals(Rule):
         self.fields, self.minuend, self.subtrahend = tuple(fields), minuend, subtrahend
         self.codes = (code,)
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (*self.fields, self.minuend, self.subtrahend)
+
     def check(self, data: dict[str, Any], schema: Schema) -> list[Issue]:
         parts = [data.get(f) for f in (*self.fields, self.minuend, self.subtrahend)]
         if any(p is None for p in parts):
@@ -76,6 +100,7 @@ class SumEquals(Rule):
     def spec(self, schema: Schema) -> dict[str, Any]:
         return {
             "rule": self.kind,
+            "reads": list(self.reads),
             "fields": list(self.fields),
             "minuend": self.minuend,
             "subtrahend": self.subtrahend,
@@ -94,6 +119,10 @@ class ZeroWhen(Rule):
     def __init__(self, flag: str, fields: Sequence[str], *, code: str) -> None:
         self.flag, self.fields, self.codes = flag, tuple(fields), (code,)
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.flag, *self.fields)
+
     def check(self, data: dict[str, Any], schema: Schema) -> list[Issue]:
         if data.get(self.flag) is not True:
             return []
@@ -106,6 +135,7 @@ class ZeroWhen(Rule):
     def spec(self, schema: Schema) -> dict[str, Any]:
         return {
             "rule": self.kind,
+            "reads": list(self.reads),
             "flag": self.flag,
             "fields": list(self.fields),
             "labels": {f: _label(schema, f) for f in self.fields},
@@ -127,6 +157,10 @@ class ForwardHistory(Rule):
         self.history, self.status, self.order = history, status, tuple(order)
         self.codes = ("history_order", "history_end")
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.history, self.status)
+
     def check(self, data: dict[str, Any], schema: Schema) -> list[Issue]:
         entries = data.get(self.history) or []
         issues = []
@@ -141,7 +175,13 @@ class ForwardHistory(Rule):
         return issues
 
     def spec(self, schema: Schema) -> dict[str, Any]:
-        return {"rule": self.kind, "history": self.history, "status": self.status, "order": list(self.order)}
+        return {
+            "rule": self.kind,
+            "reads": list(self.reads),
+            "history": self.history,
+            "status": self.status,
+            "order": list(self.order),
+        }
 
 
 class InChecklist(Rule):
@@ -156,6 +196,10 @@ class InChecklist(Rule):
     def __init__(self, checklist_field: str, version_field: str, lists: Sequence[tuple[str, str, bool]]) -> None:
         self.checklist_field, self.version_field, self.lists = checklist_field, version_field, tuple(lists)
         self.codes = ("unknown_checklist", "unknown_item", "duplicate_item")
+
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.checklist_field, self.version_field, *(entry[0] for entry in self.lists))
 
     def check(self, data: dict[str, Any], schema: Schema) -> list[Issue]:
         cid, version = data.get(self.checklist_field), data.get(self.version_field)
@@ -183,6 +227,7 @@ class InChecklist(Rule):
     def spec(self, schema: Schema) -> dict[str, Any]:
         return {
             "rule": self.kind,
+            "reads": list(self.reads),
             "checklist_field": self.checklist_field,
             "version_field": self.version_field,
             "lists": [list(entry) for entry in self.lists],
@@ -203,6 +248,10 @@ class AllWhen(Rule):
         self.when, self.value, self.list_field = when, value, list_field
         self.field, self.expected, self.key, self.codes = field, expected, key, (code,)
 
+    @property
+    def reads(self) -> tuple[str, ...]:
+        return (self.when, self.list_field)
+
     def check(self, data: dict[str, Any], schema: Schema) -> list[Issue]:
         if data.get(self.when) != self.value:
             return []
@@ -219,6 +268,7 @@ class AllWhen(Rule):
     def spec(self, schema: Schema) -> dict[str, Any]:
         return {
             "rule": self.kind,
+            "reads": list(self.reads),
             "when": self.when,
             "value": self.value,
             "list": self.list_field,
@@ -229,9 +279,12 @@ class AllWhen(Rule):
         }
 
 
-def check_rules(rules: Sequence[Rule], data: dict[str, Any], schema: Schema) -> list[Issue]:
-    """Every rule's issues, rules in declared order."""
+def check_rules(
+    rules: Sequence[Rule], data: dict[str, Any], schema: Schema, *, invalid: AbstractSet[str] = frozenset()
+) -> list[Issue]:
+    """Every rule's issues, rules in declared order; a rule reading a field in ``invalid`` is skipped."""
     issues: list[Issue] = []
     for rule in rules:
-        issues.extend(rule.check(data, schema))
+        if invalid.isdisjoint(rule.reads):
+            issues.extend(rule.check(data, schema))
     return issues

@@ -1,17 +1,22 @@
 """Whole-document validation: envelope, meta, data, cross-field rules.
 
 The order of the returned issues is part of the contract: the generated
-``validate_doc_update`` function reports the *first* issue this module would
-report, with the same field and message. The order is:
+``validate_doc_update`` function reports the same issues, in the same order,
+with the same fields and messages (``format_forbidden``). The order is:
 
+0. a deletion (``_deleted: true``) is refused outright: devices never delete
+   (drafts live on the device only; the service and the worker, which may, are
+   server admins and pass ``validate_doc_update`` unchecked);
 1. ``type``, ``form``, ``schema_version`` (the first problem here stops the check:
    nothing else can be interpreted);
-2. ``_id``, ``school_id``, ``county_id`` (inspections), ``date`` (dated forms);
+2. ``_attachments`` (unless the form takes them), ``_id``, ``school_id``,
+   ``county_id`` (inspections), ``date`` (dated forms);
 3. ``meta``: its fields in declaration order, then ``wrong_device``, ``_id`` versus
    the device (device_status), then clocks for fields the form does not have;
 4. ``data``: fields in declaration order (list entries in order, nested fields
    in declaration order), then unknown keys sorted; one issue per path;
-5. cross-field rules, in declared order, only when every data field is valid.
+5. cross-field rules, in declared order, each one whose fields (``Rule.reads``)
+   are valid, whatever else is wrong.
 """
 
 from __future__ import annotations
@@ -28,6 +33,9 @@ from .forms import DEVICE_TYPES, FORMS, SERVER_ONLY_TYPES, Form
 from .issues import Issue
 from .meta import MetaSchema
 from .rules import check_rules
+
+#: The issue for a deletion by anyone but a server admin (see ``validate_document``).
+DELETION_REFUSED = Issue("_deleted", "deletion_refused")
 
 #: School dates are local dates in UTC+8 (Asia/Shanghai has no DST).
 LOCAL_UTC_OFFSET = dt.timedelta(hours=8)
@@ -115,13 +123,19 @@ def schema_issues(schema: Schema, value: Any, path: str) -> tuple[list[Issue], A
         only_rules = all(
             isinstance(v, list) and all(c in rule_codes for c in v) and k != "_schema" for k, v in messages.items()
         )
-        if rules and only_rules:
+        issues: list[Issue] = []
+        if not (rules and only_rules):  # with field errors marshmallow skips the rules: they are all field errors
+            flat = _flatten(messages, schema_spec(schema), path)
+            flat.sort(key=lambda pair: pair[0])
+            issues = [issue for _, issue in flat]
+        if rules and isinstance(value, dict):
+            # Rules are (re)checked here, on the fields that loaded, so they carry params and
+            # a field error does not hide them; a rule reading an invalid field is skipped.
+            prefix = f"{path}." if path else ""
+            invalid = {i.field[len(prefix) :].split(".")[0] for i in issues}
             loaded = cast(dict[str, Any], exc.valid_data)  # a single (not many=True) load collects a dict
-            issues = [i.prefixed(path) for i in check_rules(rules, loaded, schema)]
-            return issues, None
-        flat = _flatten(messages, schema_spec(schema), path)
-        flat.sort(key=lambda pair: pair[0])
-        return [issue for _, issue in flat], None
+            issues.extend(i.prefixed(path) for i in check_rules(rules, loaded, schema, invalid=invalid))
+        return issues, None
 
 
 # --- the envelope ---------------------------------------------------------------------
@@ -195,18 +209,25 @@ def validate_document(
     ``now`` (UTC) decides which dates are in the future (default: the real
     time). Pass the database's ``school_id`` or ``county_id`` and the writing
     ``device`` account to check what ``validate_doc_update`` checks for that
-    database. A deletion (``_deleted: true``) is not checked here: history
-    rules are in ``check_history``. Never raises for any JSON value.
+    database. A deletion (``_deleted: true``) is refused (``deletion_refused``):
+    only the service and the worker delete, as server admins; what their
+    deletions mean is the worker's ``check_history``. Never raises for any
+    JSON value.
     """
     if not isinstance(doc, dict):
         return [Issue("", "not_object")]
     if doc.get("_deleted") is True:
-        return []
+        return [DELETION_REFUSED]
     form, version, issue = _form_of(doc, school_id, county_id)
     if issue:
         return [issue]
     assert form is not None and version is not None
     issues: list[Issue] = []
+
+    # Anything stored is served from the service's origin: no attachments unless a form takes them.
+    # (CouchDB drops an empty ``_attachments``, so validate_doc_update never sees one.)
+    if doc.get("_attachments", {}) != {} and not form.attachments:
+        issues.append(Issue("_attachments", "attachments_refused", {"form": form.name}))
 
     # _id
     id_value = None

@@ -47,6 +47,9 @@ class Form:
     ``id_pattern`` is an unanchored regex (valid in Python and ES5) whose
     group 1 is the date (or, for ``device_status``, the device account).
     ``database`` is "school" or "inspections": where devices write it.
+    ``attachments`` says whether a document of the form may carry CouchDB
+    attachments; none does, and a form that did would need its own checks on
+    what they hold (anything stored is served from the service's origin).
     """
 
     name: str
@@ -59,6 +62,7 @@ class Form:
     database: str = "school"
     has_date: bool = True
     has_county: bool = False
+    attachments: bool = False
 
     @property
     def latest_version(self) -> int:

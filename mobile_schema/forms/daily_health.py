@@ -31,10 +31,25 @@ def _abnormal(en: str, zh: str, help_en: str, help_zh: str) -> WholeNumber:
 
 
 def _rules(absent_fields: tuple[str, ...]) -> tuple:
+    """Bounds that no real day can break; unusual figures (more confirmed than suspected
+    cases, isolation without fever at the check) are left for people to judge.
+
+    Students present, isolated on campus and with fever at the entry check are at
+    school today; the other student counts may include students at home, so they are
+    bounded by the register only. Absences by cause add up to enrolled minus present,
+    which also bounds each cause. Staff counts mirror the students'.
+    """
     return (
         LessOrEqual("students_present", "students_enrolled", code="present_gt_enrolled"),
         SumEquals(absent_fields, "students_enrolled", "students_present", code="absences_mismatch"),
         LessOrEqual("fever_at_check", "students_present", code="fever_gt_present"),
+        LessOrEqual("respiratory_symptoms", "students_enrolled", code="respiratory_gt_enrolled"),
+        LessOrEqual("isolated_on_campus", "students_present", code="isolated_gt_present"),
+        LessOrEqual("sent_to_hospital", "students_enrolled", code="hospital_gt_enrolled"),
+        LessOrEqual("suspected_cases", "students_enrolled", code="suspected_gt_enrolled"),
+        LessOrEqual("confirmed_cases", "students_enrolled", code="confirmed_gt_enrolled"),
+        LessOrEqual("close_contacts", "students_enrolled", code="contacts_gt_enrolled"),
+        LessOrEqual("returned_from_affected_areas", "students_enrolled", code="returned_gt_enrolled"),
         LessOrEqual("staff_present", "staff_total", code="staff_present_gt_total"),
         LessOrEqual("staff_fever", "staff_present", code="staff_fever_gt_present"),
         ZeroWhen("zero_report", ABNORMAL_FIELDS, code="zero_report_nonzero"),

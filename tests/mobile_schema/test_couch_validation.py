@@ -28,6 +28,7 @@ from mobile_schema.examples import (
     inspection,
     zero_report,
 )
+from mobile_schema.validation import DELETION_REFUSED
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 ACORN = ROOT / "node_modules" / "acorn"
@@ -54,7 +55,7 @@ def run_vdu(src: str, cases: list[dict]) -> list[dict]:
 
 
 def verdict(issues) -> dict:
-    return {"forbidden": format_forbidden(issues[0])} if issues else {"ok": True}
+    return {"forbidden": format_forbidden(issues)} if issues else {"ok": True}
 
 
 # Dates are written well away from "today" so node's clock and Python's agree.
@@ -89,7 +90,7 @@ def test_access_rules():
     cases = [
         {"doc": daily_health(date="2020-03-02"), "userCtx": DEVICE_CTX},  # ok
         {"doc": {"type": "config", "anything": 1}, "userCtx": {"name": "svc", "roles": ["_admin"]}},  # admin: ok
-        {"doc": tombstone, "userCtx": DEVICE_CTX},  # bare tombstone: ok
+        {"doc": tombstone, "userCtx": {"name": "svc", "roles": ["_admin"]}},  # the service deletes: ok
         {"doc": daily_health(date="2020-03-02"), "userCtx": {"name": DEVICE, "roles": ["school:s0002"]}},
         {"doc": daily_health(date="2020-03-02"), "userCtx": other_device},
         {"doc": {**daily_health(date="2020-03-02"), "type": "correction"}, "userCtx": DEVICE_CTX},
@@ -99,12 +100,27 @@ def test_access_rules():
     ]
     got = run_vdu(SCHOOL_SRC, cases)
     assert got[:3] == [{"ok": True}] * 3
-    assert got[3] == {"forbidden": format_forbidden(NOT_AUTHORIZED)}
+    assert got[3] == {"forbidden": format_forbidden([NOT_AUTHORIZED])}
     assert got[4]["forbidden"].startswith("meta.device: device ")
     assert got[5]["forbidden"].startswith("type: documents of type correction are written by the server only / ")
     assert got[6]["forbidden"].startswith("school_id: school s0002 is not this database's school s0001")
     assert got[7]["forbidden"].startswith("type: documents of type inspection do not belong in this database")
     assert got[8]["forbidden"].startswith("date: date 2099-01-01 is in the future")
+
+    # No device deletes anything: a report, the school's config, its own status; nor does a non-member.
+    deletions = [
+        {"_id": "report:daily_health:2020-03-02", "_rev": "1-a", "_deleted": True},
+        {"_id": "config:device", "_rev": "1-a", "_deleted": True},
+        {"_id": f"device_status:{DEVICE}", "_rev": "1-a", "_deleted": True},
+        {**daily_health(date="2020-03-02"), "_rev": "1-a", "_deleted": True},  # a tombstone with a body too
+    ]
+    got = run_vdu(SCHOOL_SRC, [{"doc": d, "userCtx": DEVICE_CTX} for d in deletions])
+    assert got == [verdict([DELETION_REFUSED])] * len(deletions)
+    assert got[0]["forbidden"].startswith("_deleted: documents here are deleted only by the service")
+    assert run_vdu(SCHOOL_SRC, [{"doc": deletions[1], "userCtx": {"name": "x", "roles": ["school:s0002"]}}]) == [
+        verdict([NOT_AUTHORIZED])
+    ]
+    assert [validate_document(d) for d in deletions] == [[DELETION_REFUSED]] * len(deletions)
 
     county = run_vdu(
         COUNTY_SRC,
@@ -115,7 +131,7 @@ def test_access_rules():
         ],
     )
     assert county[0] == {"ok": True}
-    assert county[1] == {"forbidden": format_forbidden(NOT_AUTHORIZED)}
+    assert county[1] == {"forbidden": format_forbidden([NOT_AUTHORIZED])}
     assert county[2]["forbidden"].startswith("type: documents of type report do not belong")
 
 
@@ -200,10 +216,25 @@ def documents(draw):
         else:
             target[path[-1]] = value
         if draw(st.booleans()) and isinstance(doc.get("data"), dict):
-            doc["data"][draw(st.sampled_from(["extra", "students_present", "fever_at_check", "status"]))] = draw(
-                SMALL_INTS
-            )
+            doc["data"][draw(st.sampled_from(COUNTED))] = draw(SMALL_INTS)
+    if draw(st.integers(min_value=0, max_value=9)) == 0:
+        doc["_attachments"] = {"a.txt": {"content_type": "text/plain", "data": "aGk="}}
     return doc
+
+
+# Fields the generator sets to small numbers: each cross-field bound gets crossed now and then.
+COUNTED = [
+    "extra",
+    "students_present",
+    "fever_at_check",
+    "status",
+    "students_enrolled",
+    "isolated_on_campus",
+    "sent_to_hospital",
+    "close_contacts",
+    "staff_present",
+    "respiratory_symptoms",
+]
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
@@ -237,6 +268,29 @@ def test_vdu_agrees_on_handmade_cases():
         ),
         {**device_status(), "_id": "device_status:device_other"},
         device_status(storage_used_bytes=2**53),
+        # Item 16: impossible counts, each alone and together with simple field errors.
+        daily_health(
+            date="2021-05-10", students_enrolled=300, students_present=290, absent_illness=7, isolated_on_campus=400
+        ),
+        daily_health(
+            date="2021-05-10",
+            sent_to_hospital=121,
+            suspected_cases=121,
+            confirmed_cases=121,
+            close_contacts=121,
+            respiratory_symptoms=121,
+            returned_from_affected_areas=121,
+        ),
+        daily_health(date="2021-05-10", staff_total="12", isolated_on_campus=115, notes=5),
+        daily_health(date="2021-05-10", students_present=None, isolated_on_campus=500, close_contacts=500),
+        {**daily_health(date="2021-05-10", extra=1, more=2, close_contacts=999), "meta": None, "_id": "x"},
+        daily_health_v1(absent=7, isolated_on_campus=200),
+        # Every field broken: the refusal spells out ten issues and counts the rest.
+        daily_health(date="2021-05-10", **{name: "x" for name in daily_health()["data"]}),
+        # Item 9: attachments.
+        {**daily_health(date="2021-05-10"), "_attachments": {"evil.html": {"stub": True, "length": 5}}},
+        {**daily_health(date="2021-05-10"), "_attachments": {}},
+        {**incident(), "_attachments": {"x": {}}, "_id": "incident:bad"},
     ]
     got = run_vdu(SCHOOL_SRC, [{"doc": d, "userCtx": DEVICE_CTX} for d in broken])
     for doc, js in zip(broken, got, strict=True):

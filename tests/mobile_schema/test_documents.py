@@ -143,6 +143,62 @@ BROKEN = [
         "发热教职工数(12)超过到岗教职工数(11)",
     ),
     (
+        daily_health(students_enrolled=300, students_present=290, absent_illness=7, isolated_on_campus=400),
+        "data.isolated_on_campus",
+        "isolated_gt_present",
+        "isolated on campus (400) is more than students present (290)",
+        "校内隔离人数(400)超过到校学生数(290)",
+    ),
+    (
+        daily_health(respiratory_symptoms=121),
+        "data.respiratory_symptoms",
+        "respiratory_gt_enrolled",
+        "respiratory symptoms (121) is more than students enrolled (120)",
+        "呼吸道症状人数(121)超过在册学生数(120)",
+    ),
+    (
+        daily_health(sent_to_hospital=121),
+        "data.sent_to_hospital",
+        "hospital_gt_enrolled",
+        "sent to hospital (121) is more than students enrolled (120)",
+        "送医人数(121)超过在册学生数(120)",
+    ),
+    (
+        daily_health(suspected_cases=121),
+        "data.suspected_cases",
+        "suspected_gt_enrolled",
+        "suspected cases (121) is more than students enrolled (120)",
+        "疑似病例数(121)超过在册学生数(120)",
+    ),
+    (
+        daily_health(confirmed_cases=121),
+        "data.confirmed_cases",
+        "confirmed_gt_enrolled",
+        "confirmed cases (121) is more than students enrolled (120)",
+        "确诊病例数(121)超过在册学生数(120)",
+    ),
+    (
+        daily_health(close_contacts=121),
+        "data.close_contacts",
+        "contacts_gt_enrolled",
+        "close contacts (121) is more than students enrolled (120)",
+        "密切接触者数(121)超过在册学生数(120)",
+    ),
+    (
+        daily_health(returned_from_affected_areas=121),
+        "data.returned_from_affected_areas",
+        "returned_gt_enrolled",
+        "returned from affected areas (121) is more than students enrolled (120)",
+        "重点地区返校人数(121)超过在册学生数(120)",
+    ),
+    (
+        dict(daily_health(), _attachments={"evil.html": {"content_type": "text/html", "data": "PGI+"}}),
+        "_attachments",
+        "attachments_refused",
+        "form daily_health takes no attachments",
+        "表单 daily_health 不接受附件",
+    ),
+    (
         zero_report(close_contacts=2),
         "data.close_contacts",
         "zero_report_nonzero",
@@ -285,7 +341,7 @@ def test_broken_documents(doc, field, code, en, zh):
     if zh is not None:
         assert first.message("zh") == zh
     assert first.message("zh") and first.message("en")
-    assert format_forbidden(first) == f"{field}: {first.message('en')} / {first.message('zh')}"
+    assert format_forbidden([first]) == f"{field}: {first.message('en')} / {first.message('zh')}"
 
 
 @pytest.mark.parametrize(
@@ -320,8 +376,63 @@ def test_several_issues_in_contract_order():
     ]
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        # Unusual, not impossible: left for people to judge.
+        {"confirmed_cases": 3, "suspected_cases": 0},  # confirmed without being suspected first
+        {"isolated_on_campus": 5, "fever_at_check": 0},  # isolated for another reason
+        {"sent_to_hospital": 6, "isolated_on_campus": 0},  # straight to hospital; or from home
+        {"respiratory_symptoms": 115, "fever_at_check": 0},  # symptoms at home, absent students too
+        {"close_contacts": 120, "returned_from_affected_areas": 120},  # the whole register
+        {"isolated_on_campus": 114, "sent_to_hospital": 120, "suspected_cases": 120, "confirmed_cases": 120},
+    ],
+)
+def test_unusual_but_possible_reports_are_valid(changes):
+    assert validate_document(daily_health(**changes), now=NOW) == []
+
+
+def test_every_issue_at_once():
+    """A simple field error does not hide the cross-field ones whose fields are valid;
+    a rule reading an invalid field is skipped (it cannot be judged)."""
+    doc = daily_health(
+        staff_total="12",
+        students_enrolled=300,
+        students_present=290,
+        absent_illness=4,
+        absent_fever=3,
+        absent_other=3,
+        isolated_on_campus=400,
+        close_contacts=301,
+        confirmed_cases=-1,
+    )
+    issues = validate_document(doc, now=NOW)
+    assert [(i.field, i.code) for i in issues] == [
+        ("data.confirmed_cases", "negative"),
+        ("data.staff_total", "not_integer"),
+        ("data.isolated_on_campus", "isolated_gt_present"),
+        ("data.close_contacts", "contacts_gt_enrolled"),
+    ]
+    # staff_present <= staff_total reads the invalid staff_total: not judged.
+    assert "staff_present_gt_total" not in {i.code for i in issues}
+    assert format_forbidden(issues) == "; ".join(f"{i.field}: {i.message('en')} / {i.message('zh')}" for i in issues)
+
+
+def test_refusal_counts_what_it_does_not_spell_out():
+    from mobile_schema.issues import FORBIDDEN_MAX_ISSUES
+
+    issues = [Issue(f"data.f{i}", "required") for i in range(FORBIDDEN_MAX_ISSUES + 3)]
+    text = format_forbidden(issues)
+    assert text.count("is required") == FORBIDDEN_MAX_ISSUES
+    assert text.endswith("; and 3 more / 另有 3 项")
+    with pytest.raises(ValueError):
+        format_forbidden([])
+
+
 def test_tombstone_and_non_objects():
-    assert validate_document({"_id": "report:daily_health:2026-11-28", "_deleted": True}) == []
+    assert validate_document({"_id": "report:daily_health:2026-11-28", "_deleted": True}) == [
+        Issue("_deleted", "deletion_refused")
+    ]
     assert validate_document(["not", "a", "doc"])[0].code == "not_object"
     assert validate_document({"type": "report"})[0] == Issue("form", "required")
 

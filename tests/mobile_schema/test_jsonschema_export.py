@@ -58,7 +58,8 @@ def test_type_and_bound_violations_fail(form, doc):
 def test_daily_health_extensions():
     schema = json_schema("daily_health")
     assert schema["x-merge-groups"][0][0] == "students_enrolled"
-    assert [r["rule"] for r in schema["x-rules"]] == ["le", "sum_eq", "le", "le", "le", "zero_when"]
+    assert [r["rule"] for r in schema["x-rules"]] == ["le", "sum_eq", *["le"] * 10, "zero_when"]
+    assert schema["x-rules"][0]["reads"] == ["students_present", "students_enrolled"]
     assert schema["x-fields"]["fever_at_check"]["abnormal"] is True
     assert schema["x-fields"]["students_enrolled"]["label"] == {"en": "Students enrolled", "zh": "在册学生数"}
     assert schema["x-form"]["schema_version"] == 2

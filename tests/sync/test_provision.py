@@ -75,7 +75,7 @@ def test_device_writes_its_school_report_and_is_refused_another_schools(couch, s
         with pytest.raises(Forbidden) as refused:
             as_device.db(school_db_name(school)).put(foreign)
         expected = validate_document(foreign, school_id=school, device=device)
-        assert refused.value.reason == format_forbidden(expected[0])
+        assert refused.value.reason == format_forbidden(expected)
         # and the other school's database is closed to this device altogether
         with pytest.raises((Forbidden, Unauthorized)):
             as_device.db(school_db_name(other)).get("config:device")

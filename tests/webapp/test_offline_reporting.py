@@ -262,3 +262,26 @@ def test_incident_form_from_its_schema(new_context, service, school, couch):
     doc = couch.db(school.db_name).get(doc_id)
     assert doc["type"] == "incident" and doc["data"]["status_history"][-1]["status"] == "isolated"
     assert doc["data"]["symptoms"] == ["fever"]
+
+
+def test_form_shows_cross_field_and_field_errors_together(new_context, service, school):
+    """400 isolated on campus with 290 present, and staff in total left empty: the app shows
+    both errors at their fields at once (a simple field error used to hide the other), in the
+    database's words, and files nothing."""
+    context, page = enrolled_page(new_context, service, school)
+    today = app.school_date(0)
+    app.fill_daily(page, today, dict(app.DAILY, students_enrolled=300, students_present=290, absent_illness=4,
+                                     absent_fever=3, absent_other=3, isolated_on_campus=400))
+    page.locator(".field[data-field='staff_total'] input").fill("")
+    page.locator("#submit").click()
+    assert page.locator(".field[data-field='staff_total'] .err").inner_text() == "必填"
+    isolated = page.locator(".field[data-field='isolated_on_campus'] .err").inner_text()
+    assert isolated == "校内隔离人数(400)超过到校学生数(290)"
+    assert page.locator(".field.invalid").count() == 2
+    assert page.locator("main[data-screen=form]").count() == 1  # not submitted
+    assert page.evaluate(f"window.app.store.getDoc('report:daily_health:{today}')") is None
+    # Fixed: the report goes through.
+    page.locator(".field[data-field='staff_total'] input").fill("12")
+    app.set_number(page, "isolated_on_campus", 4)
+    app.submit(page)
+    assert page.evaluate(f"window.app.store.getDoc('report:daily_health:{today}')")["data"]["isolated_on_campus"] == 4

@@ -130,12 +130,19 @@ function checkRule(r, d, out) {
   }
 }
 
-/** Issues of `data` against a form schema: field checks first, rules once fields are valid. */
+/**
+ * Issues of `data` against a form schema, all at once: field checks first, then every
+ * rule whose fields (`reads`) are valid, so a simple field error hides no cross-field one.
+ */
 export function validateData(schema, data) {
   const out = [];
   walkObject(schema['x-checks'], data, '', out);
-  if (out.length === 0) {
-    for (const r of schema['x-rules']) { checkRule(r, data, out); }
+  if (!isObject(data)) { return out; }
+  const invalid = new Set(out.map((iss) => iss.field.split('.')[0]));
+  for (const r of schema['x-rules']) {
+    // A schema cached before rules named their fields: rules only on valid data, as then.
+    const ready = r.reads ? !r.reads.some((f) => invalid.has(f)) : invalid.size === 0;
+    if (ready) { checkRule(r, data, out); }
   }
   return out;
 }
