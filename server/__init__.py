@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server import auth, couchdb, metrics
 from server.api import API_SETTINGS, Api
@@ -25,6 +26,9 @@ def create_app(test_config: dict | None = None) -> Flask:
                       SESSION_COOKIE_SECURE=settings.secure_cookies, JSON_SORT_KEYS=False)
     if test_config:
         app.config.update(test_config)
+    if settings.trusted_proxy_count:  # the client's address, scheme and host as nginx received them
+        hops = settings.trusted_proxy_count
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops, x_port=hops)  # type: ignore[method-assign]
     couchdb.init_app(app)
     auth.init_app(app)
     metrics.init_app(app)  # /metrics; times every request

@@ -46,6 +46,9 @@ class Settings:
     metrics_allowed: str = ""  # addresses/networks besides loopback that may scrape /metrics
     worker_stale_after_s: int = 120
     secure_cookies: bool = False
+    # Proxies in front that append to X-Forwarded-For (nginx: 1). 0: clients connect directly
+    # and forwarded headers are ignored (anyone could forge them).
+    trusted_proxy_count: int = 0
 
     @classmethod
     def from_env(cls) -> Settings:
@@ -61,4 +64,5 @@ class Settings:
             report_deadline_local=os.environ.get("REPORT_DEADLINE_LOCAL", "10:00"),
             metrics_allowed=os.environ.get("METRICS_ALLOWED", ""),
             secure_cookies=os.environ.get("SECURE_COOKIES", "") in ("1", "true", "yes"),
+            trusted_proxy_count=_env_int("TRUSTED_PROXY_COUNT", 0),
         )

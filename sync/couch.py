@@ -202,14 +202,17 @@ class CouchClient:
     def db(self, name: str) -> Database:
         return Database(self, name)
 
-    def session(self, name: str, password: str) -> dict:
+    def session(self, name: str, password: str, *, client_address: str | None = None) -> dict:
         """Check a user's password with ``POST /_session``; returns its ``userCtx``.
 
-        Raises ``Unauthorized`` for a wrong name or password. The answer's cookie is not kept:
-        the service keeps its own session and re-verifies through CouchDB.
+        Raises ``Unauthorized`` for a wrong name or password, ``Forbidden`` when CouchDB 3.4's
+        lockout holds. ``client_address`` is sent as ``X-Forwarded-For``: CouchDB (from
+        loopback) keys its lockout on it, so it locks that address, not the service's.
+        The answer's cookie is not kept: the service keeps its own session and re-verifies.
         """
+        headers = {"X-Forwarded-For": client_address} if client_address else None
         body = self.request("POST", "/_session", json_body={"name": name, "password": password},
-                            auth=_NoAuth())
+                            headers=headers, auth=_NoAuth())
         ctx = body.get("userCtx") or {"name": body.get("name"), "roles": body.get("roles", [])}
         return {"name": ctx.get("name"), "roles": list(ctx.get("roles") or [])}
 

@@ -12,7 +12,15 @@ Basic on every request. Roles come from the CouchDB account:
     school:<id>             that school (teachers and devices)
 
 Every request re-reads the account (cached a few seconds), so a deactivated user's cookie
-stops working at once. Sign-in attempts are rate-limited per address and per name.
+stops working at once.
+
+Sign-in attempts are limited per (account, client address) and per noisy address, counted
+in CouchDB so every gunicorn worker agrees (``server.auth.limits``); the client address is
+the one nginx forwards when ``TRUSTED_PROXY_COUNT`` says a proxy is in front (ProxyFix).
+
+State-changing requests authenticated by the session cookie must prove they come from the
+service's own pages (``protect_from_csrf``): an ``Origin`` (or ``Referer``) of this origin,
+or the session's CSRF token. HTTP Basic requests need no such proof.
 """
 
 from __future__ import annotations
@@ -22,20 +30,22 @@ import hmac
 import secrets
 import threading
 import time
-from collections import defaultdict, deque
+import unicodedata
 from dataclasses import dataclass
 from functools import wraps
+from urllib.parse import urlsplit
 
-from flask import Blueprint, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, g, redirect, render_template, request, session, url_for
 
+from server.auth.limits import SignInLimiter
 from server.couchdb import get_couch
 from sync.errors import CouchUnavailable, Forbidden, NotFound, Unauthorized
-from sync.provision import REGISTRY_DB
+from sync.provision import OPS_DB, REGISTRY_DB
 
 ADMIN_ROLES = frozenset({"_admin", "admin"})
 ACCOUNT_CACHE_S = 5.0
 BASIC_CACHE_S = 60.0
-SIGNIN_LIMIT = (10, 300.0)  # attempts, per seconds
+UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 bp = Blueprint("auth", __name__, template_folder="templates")
 
@@ -107,29 +117,8 @@ class _TTLCache:
             self._items.pop(key, None)
 
 
-class _RateLimiter:
-    """Sliding-window counter of failed sign-ins per key (address, name)."""
-
-    def __init__(self, limit: int, window_s: float):
-        self.limit, self.window_s = limit, window_s
-        self._hits: dict[str, deque] = defaultdict(deque)
-        self._lock = threading.Lock()
-
-    def blocked(self, key: str) -> bool:
-        with self._lock:
-            hits = self._hits[key]
-            while hits and time.monotonic() - hits[0] > self.window_s:
-                hits.popleft()
-            return len(hits) >= self.limit
-
-    def hit(self, key: str) -> None:
-        with self._lock:
-            self._hits[key].append(time.monotonic())
-
-
 _accounts = _TTLCache(ACCOUNT_CACHE_S)
 _basic = _TTLCache(BASIC_CACHE_S)
-_signin_failures = _RateLimiter(*SIGNIN_LIMIT)
 
 
 class SignInRefused(Exception):
@@ -163,34 +152,49 @@ def _account_roles(name: str) -> tuple[str, ...] | None:
     return roles
 
 
+def client_address() -> str:
+    """The client's address: the peer's, or the one the trusted proxy forwarded (ProxyFix)."""
+    return request.remote_addr or "unknown"
+
+
 def verify_password(name: str, password: str) -> User:
-    """Check a name and password with CouchDB; raises ``SignInRefused`` (401 or 429)."""
-    address = request.remote_addr or "?"
-    if _signin_failures.blocked(f"ip:{address}") or _signin_failures.blocked(f"name:{name}"):
-        raise SignInRefused(429, "too many failed sign-ins; wait a few minutes")
+    """Check a name and password with CouchDB; raises ``SignInRefused`` (401 or 429) and
+    ``CouchUnavailable``. Failures count per (name, client address) (``server.auth.limits``)."""
+    address = client_address()
+    limiter: SignInLimiter = current_app.extensions["signin_limiter"]
+    refusal = limiter.refusal(name, address)
+    if refusal:
+        raise SignInRefused(429, refusal)
     try:
-        ctx = get_couch().session(name, password)
+        ctx = get_couch().session(name, password, client_address=address)
     except Unauthorized:
-        _signin_failures.hit(f"ip:{address}")
-        _signin_failures.hit(f"name:{name}")
+        limiter.record_failure(name, address)
         raise SignInRefused(401, "wrong name or password") from None
     except Forbidden as exc:
-        # CouchDB 3.4's own lockout ([chttpd_auth_lockout]) after repeated failures. It keys
-        # on the client address, which for sign-ins through the service is the service's.
-        _signin_failures.hit(f"name:{name}")
+        # CouchDB 3.4's own lockout ([chttpd_auth_lockout]) after repeated failures, keyed
+        # on (the client address we forward, name): the same pair our limit counts.
+        limiter.record_failure(name, address)
         raise SignInRefused(429, "too many failed sign-ins for this account; wait a few minutes") from exc
     roles = tuple(ctx["roles"])
     return User(name=ctx["name"] or name, roles=roles)
 
 
-def _user_from_basic() -> User | None:
+def _basic_credentials() -> tuple[str, str] | None:
+    """The request's HTTP Basic name and password, if it sends them."""
     auth = request.authorization
     if auth is None or auth.type != "basic" or not auth.username:
         return None
-    key = hashlib.sha256(f"{auth.username}\0{auth.password}".encode()).hexdigest()
+    return auth.username, auth.password or ""
+
+
+def _user_from_basic() -> User | None:
+    credentials = _basic_credentials()
+    if credentials is None:
+        return None
+    key = hashlib.sha256("\0".join(credentials).encode()).hexdigest()
     user = _basic.get(key)
     if user is None:
-        user = verify_password(auth.username, auth.password or "")
+        user = verify_password(*credentials)
         _basic.put(key, user)
     return user
 
@@ -283,13 +287,64 @@ def _csrf_token() -> str:
     return session["csrf"]
 
 
+def _token_matches(sent: str | None) -> bool:
+    expected = session.get("csrf", "")
+    return bool(sent and expected) and hmac.compare_digest(str(sent).encode(), expected.encode())
+
+
 def check_csrf() -> None:
     """Forms post a token from the session; refuse a post without it (403)."""
-    sent = request.form.get("csrf_token", "")
-    if not sent or not hmac.compare_digest(sent, session.get("csrf", "")):
+    if not _token_matches(request.form.get("csrf_token", "")):
         from flask import abort as flask_abort
 
         flask_abort(403)
+
+
+_DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def _origin_of(url: str) -> tuple[str, str, int] | None:
+    """``(scheme, host, port)`` of a URL, or None for ``null``, a relative or a malformed one."""
+    try:
+        parts = urlsplit(url.strip())
+        port = parts.port
+    except ValueError:
+        return None
+    if parts.scheme not in _DEFAULT_PORTS or not parts.hostname:
+        return None
+    return parts.scheme, parts.hostname, port or _DEFAULT_PORTS[parts.scheme]
+
+
+def _same_origin() -> bool:
+    """The request's ``Origin`` (or without one its ``Referer``) is this service's origin
+    (scheme, host and port as the client used them; behind nginx as ProxyFix restores them)."""
+    sent = request.headers.get("Origin")
+    if sent is None:
+        sent = request.headers.get("Referer")
+    own = _origin_of(request.host_url)
+    return sent is not None and own is not None and _origin_of(sent) == own
+
+
+def protect_from_csrf() -> None:
+    """Refuse (403) a state-changing request authenticated by the session cookie unless it
+    is same-origin or carries the session's CSRF token (header ``X-CSRF-Token`` or form field
+    ``csrf_token``). Requests with HTTP Basic, anonymous ones, public views (which check
+    their own credentials) and the ``/db/`` pass-through are not cookie-authenticated here."""
+    if request.method not in UNSAFE_METHODS or _basic_credentials() or not session.get("user"):
+        return
+    view = current_app.view_functions.get(request.endpoint or "")
+    if getattr(view, "access", None) in ("public", "couchdb") or request.path.startswith("/db/"):
+        return
+    if _same_origin():
+        return
+    sent = request.headers.get("X-CSRF-Token")
+    if sent is None and request.mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        sent = request.form.get("csrf_token")
+    if _token_matches(sent):
+        return
+    from server.api import abort
+
+    abort(403, message="cross-site request refused: send it from this site's pages, or with the CSRF token")
 
 
 @bp.app_context_processor
@@ -299,6 +354,23 @@ def inject_user():
     except SignInRefused:
         user = None
     return {"current_user": user, "csrf_token": _csrf_token}
+
+
+def safe_next(target: str) -> str | None:
+    """``target`` when it is a path of this site, else None (the caller goes to the landing page).
+
+    Only a path that starts with one ``/``, holds no backslash, whitespace or control
+    character (browsers drop tabs and newlines, so ``/%09/evil`` would become ``//evil``) and
+    has no scheme or host once parsed."""
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    if any(ch == "\\" or ch.isspace() or unicodedata.category(ch).startswith("C") for ch in target):
+        return None
+    try:
+        parts = urlsplit(target)
+    except ValueError:
+        return None
+    return target if not (parts.scheme or parts.netloc) else None
 
 
 def landing_for(user: User) -> str:
@@ -330,9 +402,7 @@ def login():
             session["user"] = user.name
             session.permanent = True
             _accounts.drop(user.name)
-            target = request.args.get("next", "")
-            safe = target.startswith("/") and not target.startswith("//")
-            return redirect(target if safe else landing_for(user))
+            return redirect(safe_next(request.args.get("next", "")) or landing_for(user))
     return render_template("login.html", error=error), status
 
 
@@ -345,9 +415,13 @@ def logout():
 
 
 def init_app(app) -> None:
+    """Register the sign-in pages, the sign-in limiter (on ``ops``) and the CSRF check."""
     app.register_blueprint(bp)
     app.config.setdefault("PERMANENT_SESSION_LIFETIME", 12 * 3600)
+    app.extensions["signin_limiter"] = SignInLimiter(app.extensions["couch"].db(OPS_DB))
+    app.before_request(protect_from_csrf)
 
 
 __all__ = ["User", "current_user", "login_required", "public", "require", "require_county", "check_csrf",
-           "county_prefecture", "verify_password", "SignInRefused", "init_app"]
+           "client_address", "county_prefecture", "protect_from_csrf", "safe_next", "verify_password",
+           "SignInRefused", "init_app"]

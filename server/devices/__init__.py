@@ -34,7 +34,8 @@ def _enrolment() -> DeviceEnrolment:
 @blp.response(201, Enrolment)
 @blp.alt_response(401, description="Name or password is incorrect")
 @blp.alt_response(429, description="Too many failed sign-ins")
-@blp.alt_response(403, description="The person is not a teacher of that school (or inspector of that county)")
+@blp.alt_response(403, description="The person is not a teacher of that school (or inspector of that county), "
+                                    "or the credentials are a device's (only people enrol devices)")
 @blp.alt_response(404, description="No such school or county, or its database is not provisioned")
 def enrol(args):
     """Enrol this device for a school, or an inspector's device for a county; the answer's

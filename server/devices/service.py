@@ -54,6 +54,10 @@ class NotADevice(EnrolmentError):
     status = 403
 
 
+class NotAPerson(EnrolmentError):
+    status = 403
+
+
 @dataclass(frozen=True, kw_only=True)
 class Person:
     name: str
@@ -134,8 +138,12 @@ class DeviceEnrolment:
         """Create the device account and its registry record for ``person`` (already verified
         through CouchDB); returns the enrolment.
 
-        Raises ``NotOfSchool`` (403), ``UnknownSchool`` (404) or ``EnrolmentError`` (400).
+        Raises ``NotAPerson`` (403) for a device's own account (only people vouch for devices:
+        a device enrolling another would outlive its own revocation), ``NotOfSchool`` (403),
+        ``UnknownSchool`` (404) or ``EnrolmentError`` (400).
         """
+        if DEVICE_ROLE in person.roles:
+            raise NotAPerson("a device cannot enrol devices: a teacher, inspector or admin signs in to enrol one")
         kind, scope = self.target_for(person, school_id, county_id)
         if kind == INSPECTOR:
             return self._enrol_inspector(person, scope, label)
