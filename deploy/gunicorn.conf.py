@@ -98,6 +98,10 @@ preload_app = False
 # nginx on the same host sets X-Forwarded-Proto; trust it only from loopback so
 # that request.scheme is "https" behind the proxy (the container layout sets
 # FORWARDED_ALLOW_IPS to its proxy's network).
+# The client's address (the sign-in limit counts per address) and the host (the
+# CSRF origin check) come from nginx's X-Forwarded-For/-Host through the app's
+# ProxyFix, which believes TRUSTED_PROXY_COUNT hops whoever sends them: that is
+# safe only because gunicorn listens where nothing but nginx reaches it (above).
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1,::1")
 
 # Worker heartbeat files go to a tmpfs: on a disk they are written every few

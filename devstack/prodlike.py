@@ -160,8 +160,11 @@ class ProdlikeStack:
                    WORKER_POLL_INTERVAL=str(self.config.worker_poll_interval_s))
         python = sys.executable
         prometheus_dir = self.var_dir / "prometheus"
+        # As deploy/env.example: nginx in front (one trusted hop), Secure session cookies
+        # (browsers keep them on http://127.0.0.1, a secure context).
         web_env = dict(env, HOST="127.0.0.1", PORT=str(self.config.web_port),
-                       GUNICORN_WORKERS=str(self.config.web_workers), PROMETHEUS_MULTIPROC_DIR=str(prometheus_dir))
+                       GUNICORN_WORKERS=str(self.config.web_workers), PROMETHEUS_MULTIPROC_DIR=str(prometheus_dir),
+                       TRUSTED_PROXY_COUNT="1", SECURE_COOKIES="1")
         self._child("web", [python, "-m", "gunicorn", "-c", "deploy/gunicorn.conf.py", "server.wsgi:app"], web_env)
         for index, port in enumerate(self.metrics_ports, 1):
             self._child(f"worker-{index}", [python, "-m", "sync", "--shard", f"{index}/{self.config.shards}",

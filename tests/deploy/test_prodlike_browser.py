@@ -19,7 +19,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from sync.couch import split_credentials
+from sync.couch import CouchClient, split_credentials
 from tests.deploy.conftest import DEMO
 from tests.webapp import app_driver as app
 from tests.webapp.conftest import CHROMIUM, CHROMIUM_ARGS
@@ -121,3 +121,53 @@ def test_teacher_app_files_offline_through_the_origin_and_the_county_sees_it(sta
     assert after["reports_received"] == before["reports_received"] + 1
     assert after["zero_reports"] == before["zero_reports"]
     assert after["totals"] == {name: value + app.DAILY.get(name, 0) for name, value in before["totals"].items()}
+
+
+def sign_in_and_change_as_admin(origin: str, admin: dict, new_name: str) -> dict:
+    """Chromium signs in through the form, reads the session cookie's flags, and creates a
+    user twice: with the admin page's form (token) and with fetch() (same-origin Origin)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            context = browser.new_context()
+            context.set_default_timeout(20000)
+            page = context.new_page()
+            page.goto(origin + "/login?next=/admin/users")
+            page.fill("input[name=name]", admin["name"])
+            page.fill("input[name=password]", admin["password"])
+            page.click("button[type=submit]")
+            page.wait_for_url(origin + "/admin/users")
+            (cookie,) = [c for c in context.cookies() if c["name"] == "session"]
+            page.fill("#create-user input[name=name]", new_name)
+            page.select_option("#create-user select[name=kind]", "province_officer")
+            page.click("#create-user button")
+            page.wait_for_load_state()
+            status = page.evaluate("""async (name) => (await fetch('/api/v1/admin/users', {method: 'POST',
+                headers: {'Content-Type': 'application/json'},
+                body: JSON.stringify({name, kind: 'province_officer', password: 'prodlike-pw-1'})})).status""",
+                                   new_name + "x")
+            return {"cookie": cookie, "fetch_status": status, "page": page.content()}
+        finally:
+            browser.close()
+
+
+def test_officers_sign_in_with_a_secure_cookie_and_change_things_from_the_pages(stack):
+    """Issue 12 (items 7, 15): the session cookie is Secure in the production layout, and
+    Chromium keeps it on http://127.0.0.1 (a secure context); the CSRF check lets the
+    service's own pages and same-origin fetch() through nginx."""
+    if not os.path.exists(CHROMIUM):
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium")
+    pytest.importorskip("playwright.sync_api")
+    new_name = f"pl{os.getpid()}{int(time.time())}"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        seen = pool.submit(sign_in_and_change_as_admin, stack.origin, stack.accounts["admin"], new_name
+                           ).result(timeout=120)
+    assert seen["cookie"]["secure"] and seen["cookie"]["httpOnly"] and seen["cookie"]["sameSite"] == "Lax"
+    assert new_name in seen["page"]
+    assert seen["fetch_status"] == 201
+    with CouchClient(stack.couchdb_url) as couch:
+        for name in (new_name, new_name + "x"):
+            assert couch.db("_users").get_or_none(f"org.couchdb.user:{name}") is not None, name
+            couch.delete_user(name)
