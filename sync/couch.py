@@ -29,9 +29,12 @@ import httpx
 from sync.accounts import prehashed_credentials, user_doc
 from sync.errors import (
     HTTP_ERRORS,
+    BadRequest,
     CouchHTTPError,
+    CouchTimeout,
     CouchUnavailable,
     NotFound,
+    Unauthorized,
     UnsupportedByServer,
 )
 
@@ -161,13 +164,15 @@ class CouchClient:
             send_headers["Content-Type"] = "application/json"
         kwargs: dict[str, Any] = {}
         if timeout is not None:
-            kwargs["timeout"] = httpx.Timeout(timeout, connect=5.0)
+            kwargs["timeout"] = httpx.Timeout(timeout, connect=min(timeout, 5.0))
         if auth is not None:
             kwargs["auth"] = auth
         try:
             response = self._http.request(
                 method, path, params=encode_params(params), content=content, headers=send_headers, **kwargs
             )
+        except httpx.TimeoutException as exc:
+            raise CouchTimeout(f"{method} {path}: {exc!r}") from exc
         except httpx.TransportError as exc:
             raise CouchUnavailable(f"{method} {path}: {exc!r}") from exc
         if response.status_code >= 400:
@@ -214,6 +219,17 @@ class CouchClient:
         body = self.request("POST", "/_session", json_body={"name": name, "password": password},
                             headers=headers, auth=_NoAuth())
         ctx = body.get("userCtx") or {"name": body.get("name"), "roles": body.get("roles", [])}
+        return {"name": ctx.get("name"), "roles": list(ctx.get("roles") or [])}
+
+    def cookie_session(self, auth_session: str) -> dict:
+        """The ``userCtx`` (``name``, ``roles``) the server gives an ``AuthSession`` cookie value:
+        ``name`` is None when the cookie is not (or no longer) valid. Raises ``CouchUnavailable``."""
+        try:
+            body = self.request("GET", "/_session", headers={"Cookie": f"AuthSession={auth_session}"},
+                                auth=_NoAuth(), timeout=10)
+        except (BadRequest, Unauthorized):  # a malformed or forged cookie
+            return {"name": None, "roles": []}
+        ctx = body.get("userCtx") or {}
         return {"name": ctx.get("name"), "roles": list(ctx.get("roles") or [])}
 
     def whoami(self, name: str, password: str) -> dict:
@@ -315,20 +331,27 @@ class CouchClient:
     # -- pass-through for the /db/ proxy ---------------------------------------------------
 
     def open_passthrough(self, method: str, path: str, query: bytes, headers: Mapping[str, str],
-                         body: Iterable[bytes] | bytes | None) -> httpx.Response:
+                         body: Iterable[bytes] | bytes | None, *, read_timeout_s: float | None = 60.0,
+                         connect_timeout_s: float = 5.0) -> httpx.Response:
         """Forward a device's request unchanged and return the streaming response.
 
         Used by the embedded setup's ``/db/`` route; the caller must ``close()`` the response.
         The device's own credentials travel in its headers; the service account's are not added.
+        ``read_timeout_s`` bounds each wait for the server (None: no limit, for feeds). Raises
+        ``CouchTimeout`` when the server does not connect or answer in time, ``CouchUnavailable``
+        when it cannot be reached.
         """
         url = httpx.URL(self.base_url + path, query=query)
-        request = self._http.build_request(method, url, headers=headers, content=body)
+        timeout = httpx.Timeout(read_timeout_s, connect=connect_timeout_s, write=60.0, pool=10.0)
+        request = self._http.build_request(method, url, headers=headers, content=body, timeout=timeout)
         request.headers.pop("authorization", None)
         if "authorization" in {k.lower() for k in headers}:
             request.headers["Authorization"] = next(v for k, v in headers.items() if k.lower() == "authorization")
         try:
             # auth=None would fall back to the client's; an empty header set above wins.
             return self._http.send(request, stream=True, auth=_NoAuth())
+        except httpx.TimeoutException as exc:
+            raise CouchTimeout(f"{method} {path}: {exc!r}") from exc
         except httpx.TransportError as exc:
             raise CouchUnavailable(f"{method} {path}: {exc!r}") from exc
 

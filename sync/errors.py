@@ -2,6 +2,7 @@
 
     CouchError                      anything that went wrong talking to CouchDB
     ├── CouchUnavailable            connection refused, reset, timed out, 5xx: transient, retry
+    │   └── CouchTimeout            no connection or no answer in time
     └── CouchHTTPError              the server answered with an error status
         ├── BadRequest          400
         ├── Unauthorized        401 (bad credentials: fatal for a worker)
@@ -24,6 +25,10 @@ class CouchError(Exception):
 
 class CouchUnavailable(CouchError):
     """The server could not be reached or failed (5xx). Transient: retry with backoff."""
+
+
+class CouchTimeout(CouchUnavailable):
+    """The server did not connect or answer in time (e.g. paused, overloaded)."""
 
 
 class UnsupportedByServer(CouchError):
