@@ -20,6 +20,7 @@ import secrets
 from collections.abc import Iterator
 from typing import Any
 
+from server.spreadsheet import safe_cell
 from sync.canonical import now_iso
 from sync.couch import CouchClient
 from sync.provision import OPS_DB
@@ -108,24 +109,17 @@ class AuditLog:
                 "reason": doc.get("reason")}
 
 
-def csv_cell(value: Any) -> Any:
-    """Spreadsheet-safe cell: text that a spreadsheet would run as a formula gets a leading quote."""
-    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
-        return "'" + value
-    return value
-
-
 def audit_csv(entries: list[dict]) -> str:
     """The entries as CSV (before/after as compact JSON)."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for entry in entries:
-        writer.writerow([csv_cell(v) for v in (
+        writer.writerow([safe_cell(v) for v in (
             entry.get("at"), entry.get("who"), entry.get("action"), entry.get("target"),
             json.dumps(entry.get("before"), ensure_ascii=False, sort_keys=True),
             json.dumps(entry.get("after"), ensure_ascii=False, sort_keys=True), entry.get("reason"))])
     return out.getvalue()
 
 
-__all__ = ["AuditLog", "audit_csv", "csv_cell", "redact", "utc_now_iso"]
+__all__ = ["AuditLog", "audit_csv", "redact", "utc_now_iso"]

@@ -66,7 +66,8 @@ class Corrections:
                 county_id: str | None = None, now_ms: int | None = None) -> dict:
         """Write the changed fields. Raises ``NotFoundError`` (no school, database or report),
         ``ConflictError`` (the report has unresolved conflicts or changed meanwhile) or
-        ``InvalidInput`` (no change, or the corrected report would be invalid)."""
+        ``InvalidInput`` (no change, or the corrected report would be invalid: ``errors`` is
+        ``{"report": {field: [{code, message}, ...]}}``)."""
         self.check_date(day)
         if not changes:
             raise InvalidInput("changes: name at least one field and its corrected value")
@@ -98,9 +99,10 @@ class Corrections:
         updated.pop("_conflicts", None)
         issues = validate_document(updated, school_id=school_id)
         if issues:
-            raise InvalidInput("the corrected report would not be valid",
-                               errors=[{"field": i.field, "code": i.code, "message": i.message("en")}
-                                       for i in issues])
+            problems: dict[str, list[dict]] = {}
+            for issue in issues:
+                problems.setdefault(issue.field, []).append({"code": issue.code, "message": issue.message("en")})
+            raise InvalidInput("the corrected report would not be valid", errors={"report": problems})
         try:
             db.put(updated)
         except Conflict as exc:

@@ -3,7 +3,7 @@
     AdminError (400)
     ├── NotFoundError (404)      no such school, user, device, job
     ├── ConflictError (409)      the thing changed meanwhile, or is in the wrong state
-    └── InvalidInput (422)       input that cannot be used; ``errors`` lists each problem
+    └── InvalidInput (422)       input that cannot be used; ``errors`` names each problem
         └── ImportRejected       a registry file with bad rows (nothing was written)
 """
 
@@ -11,9 +11,11 @@ from __future__ import annotations
 
 
 class AdminError(Exception):
+    """``errors``, when given, is the API's ``errors`` object (a dict, as README documents)."""
+
     status = 400
 
-    def __init__(self, message: str, *, errors: list | dict | None = None):
+    def __init__(self, message: str, *, errors: dict | None = None):
         super().__init__(message)
         self.message = message
         self.errors = errors
@@ -32,4 +34,4 @@ class InvalidInput(AdminError):
 
 
 class ImportRejected(InvalidInput):
-    """Every bad row of an import, each ``{sheet, line, reason}``."""
+    """Every bad row of an import: ``errors = {"rows": [{sheet, line, reason}, ...]}``."""

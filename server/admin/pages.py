@@ -16,9 +16,11 @@ from server.admin.registry import RegistryAdmin, import_columns
 from server.admin.replications import Replications
 from server.admin.sync_health import SyncHealth
 from server.admin.users import ROLE_KINDS, UserAdmin
+from server.api import UPLOAD_MAX_BYTES, body_limit
 from server.audit import AuditLog
 from server.auth import check_csrf, login_required, require
 from server.couchdb import get_couch
+from server.spreadsheet import parse_count
 
 bp = Blueprint("admin_pages", __name__, url_prefix="/admin", template_folder="templates")
 
@@ -50,6 +52,7 @@ def index():
 
 
 @bp.route("/schools", methods=["GET", "POST"])
+@body_limit(UPLOAD_MAX_BYTES)
 @login_required
 def schools():
     who, couch, audit = _admin()
@@ -66,7 +69,8 @@ def schools():
                                               kind=request.form.get("kind") or None,
                                               dry_run=request.form.get("dry_run") == "1").as_dict()
             except AdminError as exc:
-                message, errors, status = exc.message, exc.errors, exc.status
+                found = exc.errors or {}
+                message, errors, status = exc.message, found.get("rows") or found.get("documents"), exc.status
     county_id = request.args.get("county_id") or None
     q = request.args.get("q") or None
     offset = _int("offset", 0, 0, 10**7)
@@ -113,7 +117,11 @@ def school(school_id: str):
                 devices.revoke(who=who, school_id=school_id, device=_text("device"))
             elif action == "provision":
                 window = _text("window_days")
-                dbs.provision(who=who, school_id=school_id, window_days=int(window) if window.isdigit() else None)
+                try:
+                    days = parse_count(window, maximum=3650) if window else None
+                except ValueError as exc:
+                    raise AdminError(f"window_days {exc}") from exc
+                dbs.provision(who=who, school_id=school_id, window_days=days)
             elif action == "reprocess":
                 dbs.reprocess(who=who, school_id=school_id)
             else:

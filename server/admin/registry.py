@@ -3,9 +3,11 @@
 An import is all or nothing: every row is checked first (columns, ids, names, dates,
 duplicates, that a county's prefecture and a school's county exist in the file or the
 registry); one bad row and nothing is written, and the answer lists every bad row with
-its sheet, line and reason. A good file is written with ``_bulk_docs`` (existing docs
-updated in place, unchanged ones skipped), so running the same import again changes
-nothing.
+its sheet, line and reason (``errors: {"rows": [...]}``). Ids of schools and counties must
+stay distinct after the mapping to database names (``S1`` and ``s1`` would share
+``school_s1``): a collision within the file or with the registry is a bad row. A good
+file is written with ``_bulk_docs`` (existing docs updated in place, unchanged ones
+skipped), so running the same import again changes nothing.
 
 Files: a CSV holds one kind (the ``kind`` argument, or a ``kind`` column per row); an
 XLSX holds sheets named ``prefectures``, ``counties`` and ``schools`` (or one sheet and
@@ -22,8 +24,9 @@ from datetime import date, datetime
 
 from server.admin.errors import ConflictError, ImportRejected, InvalidInput, NotFoundError
 from server.audit import AuditLog
+from server.spreadsheet import decode_csv_text
 from sync.couch import BulkResult, CouchClient
-from sync.provision import REGISTRY_DB
+from sync.provision import REGISTRY_DB, inspections_db_name, registry_ids, school_db_name
 
 KINDS = ("prefectures", "counties", "schools")
 KIND_ALIASES = {"prefecture": "prefectures", "county": "counties", "school": "schools",
@@ -34,6 +37,8 @@ COLUMNS = {
     "schools": {"required": ("id", "county_id", "name", "opened"), "optional": ("closed",)},
 }
 DOC_TYPE = {"prefectures": "prefecture", "counties": "county", "schools": "school"}
+# The database each kind's id names: two ids mapping to one database would share it.
+DB_NAME = {"counties": inspections_db_name, "schools": school_db_name}
 ID_RE = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 MAX_NAME = 200
 MAX_ROWS = 100_000
@@ -79,12 +84,15 @@ def parse_file(filename: str, data: bytes, kind: str | None) -> tuple[list[Row],
     """Rows of a CSV or XLSX file, and problems with the file's shape (``{sheet, line, reason}``)."""
     if filename.lower().endswith(".xlsx") or data[:2] == b"PK":
         return _parse_xlsx(filename, data, kind)
-    return _parse_csv(filename, data, kind)
+    try:
+        return _parse_csv(filename, data, kind)
+    except csv.Error as exc:  # e.g. a field over csv's field size limit
+        return [], [{"sheet": filename, "line": 0, "reason": f"not a readable CSV file ({exc})"}]
 
 
 def _parse_csv(filename: str, data: bytes, kind: str | None) -> tuple[list[Row], list[dict]]:
     try:
-        text = data.decode("utf-8-sig")
+        text = decode_csv_text(data)
     except UnicodeDecodeError:
         return [], [{"sheet": filename, "line": 0, "reason": "the file is not UTF-8 text (save it as CSV UTF-8)"}]
     reader = csv.DictReader(io.StringIO(text, newline=""))
@@ -173,7 +181,7 @@ class RegistryAdmin:
         rows, problems = parse_file(filename, data, kind)
         if len(rows) > MAX_ROWS:
             raise ImportRejected(f"at most {MAX_ROWS} rows per import",
-                                 errors=[{"sheet": filename, "line": 0, "reason": "too many rows"}])
+                                 errors={"rows": [{"sheet": filename, "line": 0, "reason": "too many rows"}]})
         if not rows and not problems:
             problems.append({"sheet": filename, "line": 0, "reason": "no rows to import"})
         problems.extend(self._header_problems(rows))
@@ -181,7 +189,7 @@ class RegistryAdmin:
         problems.extend(row_problems)
         if problems:
             problems.sort(key=lambda p: (str(p["sheet"]), p["line"]))
-            raise ImportRejected(f"{len(problems)} bad rows: nothing was imported", errors=problems)
+            raise ImportRejected(f"{len(problems)} bad rows: nothing was imported", errors={"rows": problems})
         existing = self._existing([d["_id"] for d in docs])
         result = ImportResult()
         writes = []
@@ -212,7 +220,7 @@ class RegistryAdmin:
         if failed:
             # Only a concurrent edit of the same doc gets here (every row was valid): say which.
             raise ConflictError(f"{len(failed)} documents changed while importing; import the file again",
-                                errors=[{"id": r.id, "reason": r.reason or r.error} for r in failed])
+                                errors={"documents": [{"id": r.id, "reason": r.reason or r.error} for r in failed]})
         return result
 
     @staticmethod
@@ -241,6 +249,11 @@ class RegistryAdmin:
         prefectures_known = self._known("prefecture", {r.values.get("prefecture_id", "") for r in rows
                                                        if r.kind == "counties"})
         county_docs = self._docs_of("county", {r.values.get("county_id", "") for r in rows if r.kind == "schools"})
+        # database name -> the id already using it: the registry's, then each row's as it is checked
+        db_owner: dict[str, dict[str, tuple[str, str]]] = {
+            kind: {DB_NAME[kind](i): (i, "in the registry")
+                   for i in (registry_ids(self.couch, DOC_TYPE[kind]) if any(r.kind == kind for r in rows) else [])}
+            for kind in DB_NAME}
 
         for row in rows:
             v = row.values
@@ -262,6 +275,13 @@ class RegistryAdmin:
                 reasons.append(f"{DOC_TYPE[row.kind]} {ident} appears again (first at {first[0]} line {first[1]})")
             elif ident:
                 seen[key] = (row.sheet, row.line)
+                if row.kind in DB_NAME and ID_RE.match(ident):
+                    db_name = DB_NAME[row.kind](ident)
+                    owner = db_owner[row.kind].setdefault(db_name, (ident, f"at {row.sheet} line {row.line}"))
+                    if owner[0] != ident:
+                        reasons.append(f"{DOC_TYPE[row.kind]} {ident} would share database {db_name} with "
+                                       f"{DOC_TYPE[row.kind]} {owner[0]} ({owner[1]}): ids must differ in more "
+                                       f"than upper and lower case")
             doc = {"_id": f"{DOC_TYPE[row.kind]}:{ident}", "type": DOC_TYPE[row.kind], "name": v.get("name", "")}
             if row.kind == "counties" and v.get("prefecture_id"):
                 pid = v["prefecture_id"]

@@ -53,7 +53,7 @@ from server.admin.schemas import (
 from server.admin.sync_health import SyncHealth as SyncHealthService
 from server.admin.sync_health import sync_health_csv
 from server.admin.users import UserAdmin
-from server.api import Blueprint, abort
+from server.api import UPLOAD_MAX_BYTES, Blueprint, abort, body_limit, read_json_body
 from server.audit import AuditLog, audit_csv
 from server.auth import login_required, require
 from server.couchdb import get_couch
@@ -120,12 +120,14 @@ def _threshold(args) -> int:
 # -- registry ---------------------------------------------------------------------------------
 
 @blp.route("/registry/import", methods=["GET", "POST"])
+@body_limit(UPLOAD_MAX_BYTES)
 @login_required
 @blp.arguments(ImportArgs, location="query")
 @change_arguments(blp, ImportFile, location="files")
 @blp.response(200, description="GET: per kind, the required and optional columns. POST: see ImportCounts")
 @blp.alt_response(201, schema=ImportCounts, description="Never sent: the shape of a POST's 200 answer")
-@blp.alt_response(422, description="Bad rows: each with sheet, line and reason; nothing was written")
+@blp.alt_response(413, description="The file is over 2 MB")
+@blp.alt_response(422, description="Bad rows: errors.rows lists each with sheet, line and reason; nothing was written")
 def registry_import(args, files):
     """GET: the columns an import file needs. POST: import prefectures, counties and schools (CSV/XLSX)."""
     who = admins_only()
@@ -367,12 +369,12 @@ def replications():
     jobs = _replications()
     try:
         if request.method == "POST":
-            new = NewReplication().load(request.get_json(silent=True) or {})
+            new = NewReplication().load(read_json_body() or {})
             return created_response(ReplicationJob().dump(jobs.create(
                 who=who, job_id=new["id"], source=new["source"], target=new["target"],
                 continuous=new["continuous"], create_target=new["create_target"])))
         if request.method == "PATCH":
-            change = ReplicationChange().load(request.get_json(silent=True) or {})
+            change = ReplicationChange().load(read_json_body() or {})
             if change["paused"]:
                 jobs.pause(who=who, job_id=change["id"])
             else:

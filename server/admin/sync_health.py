@@ -21,7 +21,7 @@ import time
 from datetime import UTC, datetime
 
 from server.admin.devices import STATUS_FIELDS, ensure_admin_design, server_time_of_sync
-from server.audit import csv_cell
+from server.spreadsheet import safe_cell
 from sync.couch import CouchClient
 from sync.device_status import mirrored_statuses
 from sync.provision import OPS_DB, REGISTRY_DB
@@ -130,11 +130,11 @@ def sync_health_csv(report: dict) -> str:
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for school in report["schools"]:
-        writer.writerow([csv_cell(v) for v in ("school", school["school_id"], school["school_name"],
+        writer.writerow([safe_cell(v) for v in ("school", school["school_id"], school["school_name"],
                                                 school["county_id"], "", "", school["last_sync_at"],
                                                 school["days_since_sync"], "", "", school["last_error"])])
     for device in report["devices"]:
-        writer.writerow([csv_cell(v) for v in ("device", device["school_id"], device["school_name"],
+        writer.writerow([safe_cell(v) for v in ("device", device["school_id"], device["school_name"],
                                                 device["county_id"], device["device"], device["label"],
                                                 device["last_sync_at"], device["days_since_sync"],
                                                 device.get("waiting_count"), device.get("app_version"),

@@ -5,6 +5,8 @@ Every endpoint names its tables (``days``, ``counties``, ``schools``, ``missing`
 ``rates.attendance``) and lists become ``;``-joined text, so a table has the same columns in
 JSON, CSV and XLSX. CSV sends one table (``?table=``, else the first) and is streamed row by
 row; XLSX holds every table, one sheet each, written with openpyxl's write-only mode.
+Every cell of both goes through ``safe_cell`` (text a spreadsheet would run as a formula,
+such as a school named ``=HYPERLINK(...)``, is made inert).
 """
 
 from __future__ import annotations
@@ -14,6 +16,8 @@ import io
 from collections.abc import Iterable, Iterator
 
 from flask import Response, stream_with_context
+
+from server.spreadsheet import safe_cell
 
 FORMATS = ("json", "csv", "xlsx")
 # Header of a table that happens to be empty (other tables always have rows).
@@ -55,7 +59,7 @@ def table_columns(rows: list[dict]) -> list[str]:
 
 def _csv_line(values: Iterable) -> str:
     buffer = io.StringIO()
-    csv.writer(buffer).writerow(["" if v is None else v for v in values])
+    csv.writer(buffer).writerow(["" if v is None else safe_cell(v) for v in values])
     return buffer.getvalue()
 
 
@@ -80,9 +84,9 @@ def xlsx_bytes(tables: dict[str, list[dict]]) -> bytes:
         sheet = book.create_sheet(title=title[:31])
         flat = [flatten(row) for row in rows]
         columns = table_columns(flat) or EMPTY_COLUMNS.get(title, [])
-        sheet.append(columns)
+        sheet.append([safe_cell(name) for name in columns])
         for row in flat:
-            sheet.append([row.get(name) for name in columns])
+            sheet.append([safe_cell(row.get(name)) for name in columns])
     if not tables:
         book.create_sheet(title="empty")
     out = io.BytesIO()

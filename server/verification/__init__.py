@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from flask import g, request
 
-from server.api import Blueprint, abort
+from server.api import UPLOAD_MAX_BYTES, Blueprint, abort, body_limit
 from server.auth import check_csrf, login_required, require_county
+from server.spreadsheet import decode_csv_text
 from server.summaries import send_answer, summary_service
 from server.summaries.schemas import ExportArgs
 from server.summaries.service import UnknownArea
@@ -19,23 +20,28 @@ from server.verification.service import BadUpload, VerificationService
 
 blp = Blueprint("verification", __name__, url_prefix="/api/v1/counties",
                 description="Two-way verification with the health department's list")
-MAX_UPLOAD_BYTES = 2 * 1024 * 1024
 
 
 def _uploaded_text() -> tuple[str, str | None]:
-    if request.content_length and request.content_length > MAX_UPLOAD_BYTES:
-        abort(413, message="the list may be at most 2 MB")
+    """The uploaded CSV as text; its size is bounded by ``body_limit`` on the view (413),
+    bytes that are not UTF-8 are refused (422)."""
     if request.mimetype == "multipart/form-data":
         if request.authorization is None:  # a browser form with the session cookie
             check_csrf()
         upload = request.files.get("file")
         if upload is None:
             abort(422, message="send the CSV as the form file 'file'", errors={"file": ["missing"]})
-        return upload.read(MAX_UPLOAD_BYTES + 1).decode("utf-8", errors="replace"), upload.filename
+        data, filename = upload.read(), upload.filename
     # text/plain is what a cross-site form can post: only with HTTP Basic, never with the cookie.
-    if request.mimetype == "text/csv" or (request.mimetype == "text/plain" and request.authorization is not None):
-        return request.get_data(as_text=True), None
-    abort(415, message="send text/csv, or a multipart form with the file 'file'")
+    elif request.mimetype == "text/csv" or (request.mimetype == "text/plain" and request.authorization is not None):
+        data, filename = request.get_data(), None
+    else:
+        abort(415, message="send text/csv, or a multipart form with the file 'file'")
+    try:
+        return decode_csv_text(data), filename
+    except UnicodeDecodeError:
+        abort(422, message="the list is not UTF-8 text (save it as CSV UTF-8); nothing was stored",
+              errors={"file": "the file is not UTF-8 text"})
 
 
 @blp.route("/<county_id>/verification", methods=["GET"])
@@ -52,11 +58,13 @@ def verification_report(args, county_id: str):
 
 
 @blp.route("/<county_id>/verification", methods=["POST"])
+@body_limit(UPLOAD_MAX_BYTES)
 @login_required
 @blp.doc(requestBody={"required": True, "content": {
     "text/csv": {"schema": {"type": "string"}, "example": "school_id,date,suspected,confirmed\ns1,2026-11-19,2,0\n"},
     "multipart/form-data": {"schema": {"type": "object", "properties": {
         "file": {"type": "string", "format": "binary"}, "csrf_token": {"type": "string"}}}}}})
+@blp.alt_response(413, description="the list is over 2 MB")
 @blp.alt_response(422, description="the list has errors (per line); nothing was stored")
 def verification_upload(county_id: str):
     """Upload the health department's list (CSV: school_id,date,suspected,confirmed); answers the mismatches."""

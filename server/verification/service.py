@@ -13,8 +13,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import re
 from datetime import date
 
+from server.spreadsheet import MAX_COUNT, parse_count
 from server.summaries.service import SummaryService
 from sync.design import METRIC_FIELDS
 from sync.provision import OPS_DB
@@ -22,6 +24,8 @@ from sync.provision import OPS_DB
 CATEGORIES = ("suspected", "confirmed")
 COLUMNS = ("school_id", "date", *CATEGORIES)
 MAX_ROWS = 20_000
+EARLIEST_DATE = date(2000, 1, 1)
+DAYS_AHEAD = 366  # a list dated more than a year ahead is a typo
 
 
 class BadUpload(ValueError):
@@ -32,33 +36,59 @@ class BadUpload(ValueError):
         self.errors = errors
 
 
-def parse_list(text: str, county_schools: set[str]) -> list[dict]:
-    """Rows of the uploaded CSV, checked. Raises ``BadUpload`` listing every bad line."""
+def _check_day(text: str, today: date) -> str:
+    """``YYYY-MM-DD`` between ``EARLIEST_DATE`` and a year after ``today``. Raises ``ValueError``."""
+    if not re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text):
+        raise ValueError(f"date {text[:20]!r} is not YYYY-MM-DD")
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"date {text!r} is not YYYY-MM-DD") from None
+    latest = today + dt.timedelta(days=DAYS_AHEAD)
+    if not EARLIEST_DATE <= day <= latest:
+        raise ValueError(f"date {text} is not between {EARLIEST_DATE} and {latest}")
+    return text
+
+
+def parse_list(text: str, county_schools: set[str], *, today: date | None = None) -> list[dict]:
+    """Rows of the uploaded CSV, checked: known schools, dates in a sane range, counts of
+    ASCII digits up to ``MAX_COUNT``, no extra values. Raises ``BadUpload`` listing every bad line."""
+    try:
+        return _parse_list(text, county_schools, today=today)
+    except csv.Error as exc:  # e.g. a field over csv's field size limit
+        raise BadUpload({"file": f"not a readable CSV file ({exc})"}) from exc
+
+
+def _parse_list(text: str, county_schools: set[str], *, today: date | None) -> list[dict]:
+    today = today or dt.datetime.now(dt.UTC).date()
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [name.strip() for name in (reader.fieldnames or [])]
     if [h for h in COLUMNS if h not in header]:
         raise BadUpload({"file": f"the header must be {','.join(COLUMNS)}"})
     rows, errors, seen = [], {}, set()
     for number, raw in enumerate(reader, start=2):
+        where = f"line {number}"
+        if None in raw:  # csv.DictReader puts values beyond the header under the key None
+            errors[where] = f"more values than the {len(header)} columns"
+            continue
         row = {(k or "").strip(): (v or "").strip() for k, v in raw.items()}
         if not any(row.values()):
             continue
-        where = f"line {number}"
         try:
-            day = date.fromisoformat(row["date"]).isoformat()
-        except ValueError:
-            errors[where] = f"date {row['date']!r} is not YYYY-MM-DD"
+            day = _check_day(row["date"], today)
+        except ValueError as exc:
+            errors[where] = str(exc)
             continue
         if row["school_id"] not in county_schools:
             errors[where] = f"school {row['school_id']!r} is not a school of this county"
             continue
         counts = {}
         for name in CATEGORIES:
-            value = row[name] or "0"
-            if not value.isdigit():
-                errors[where] = f"{name} must be a whole number, got {value!r}"
+            try:
+                counts[name] = parse_count(row[name] or "0", maximum=MAX_COUNT)
+            except ValueError as exc:
+                errors[where] = f"{name} {exc}"
                 break
-            counts[name] = int(value)
         if where in errors:
             continue
         if (row["school_id"], day) in seen:

@@ -125,9 +125,9 @@ def test_csv_with_bad_rows_changes_nothing_and_reports_every_row(client, importe
     answer = upload(client, imported, csv_bytes(rows), "schools.csv", kind="schools")
     assert answer.status_code == 422
     body = answer.get_json()
-    lines = sorted({e["line"] for e in body["errors"]})
+    lines = sorted({e["line"] for e in body["errors"]["rows"]})
     assert lines == [3, 4, 5, 6, 7, 8], body
-    reasons = " | ".join(e["reason"] for e in body["errors"])
+    reasons = " | ".join(e["reason"] for e in body["errors"]["rows"])
     for needle in ("county no-such-county", "name is empty", "YYYY-MM-DD", "appears again", "may only have",
                    "before opened"):
         assert needle in reasons
@@ -137,9 +137,9 @@ def test_csv_with_bad_rows_changes_nothing_and_reports_every_row(client, importe
 
 def test_import_needs_the_columns_and_a_kind(client, imported):
     no_kind = upload(client, imported, csv_bytes([["id", "name"], ["x1", "X"]]), "x.csv")
-    assert no_kind.status_code == 422 and no_kind.get_json()["errors"][0]["line"] == 2
+    assert no_kind.status_code == 422 and no_kind.get_json()["errors"]["rows"][0]["line"] == 2
     missing = upload(client, imported, csv_bytes([["id"], ["x1"]]), "x.csv", kind="counties")
-    assert missing.status_code == 422 and "missing columns" in missing.get_json()["errors"][0]["reason"]
+    assert missing.status_code == 422 and "missing columns" in missing.get_json()["errors"]["rows"][0]["reason"]
     garbage = upload(client, imported, b"PK\x03\x04 not really a zip", "x.xlsx")
     assert garbage.status_code == 422
     columns = client.get("/api/v1/admin/registry/import", headers=as_admin(imported)).get_json()
