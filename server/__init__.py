@@ -12,18 +12,20 @@ from flask import Flask
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from server import auth, couchdb, metrics
-from server.api import API_SETTINGS, Api
+from server.api import API_SETTINGS, JSON_MAX_BYTES, Api, LimitedRequest
 from server.config import Settings
 
 
 def create_app(test_config: dict | None = None) -> Flask:
     app = Flask(__name__)
+    app.request_class = LimitedRequest  # body limit per kind of route (server/api.py)
     # httpx logs every CouchDB request at INFO: far too much next to the access log.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = (test_config or {}).get("SETTINGS") or Settings.from_env()
     app.config.update(API_SETTINGS, SETTINGS=settings, SECRET_KEY=settings.secret_key,
                       SESSION_COOKIE_HTTPONLY=True, SESSION_COOKIE_SAMESITE="Lax",
-                      SESSION_COOKIE_SECURE=settings.secure_cookies, JSON_SORT_KEYS=False)
+                      SESSION_COOKIE_SECURE=settings.secure_cookies, JSON_SORT_KEYS=False,
+                      MAX_CONTENT_LENGTH=JSON_MAX_BYTES)
     if test_config:
         app.config.update(test_config)
     if settings.trusted_proxy_count:  # the client's address, scheme and host as nginx received them
