@@ -186,6 +186,8 @@ class _Recorder(http.server.ThreadingHTTPServer):
 
     def __init__(self, port):
         self.requests = []
+        # For the service's /internal/db-access: X-Original-URI substring -> (status, X-Db-Status).
+        self.refusals = {}
         super().__init__(("127.0.0.1", port), _RecordingHandler)
 
 
@@ -202,8 +204,21 @@ class _RecordingHandler(http.server.BaseHTTPRequestHandler):
             {"method": self.command, "path": self.path, "headers": dict(self.headers), "body": body}
         )
 
+    def _access_check(self):
+        """The service's answer to nginx's auth_request (server/dbproxy access_check)."""
+        uri = self.headers.get("X-Original-URI", "")
+        status, db_status = next((v for k, v in self.server.refusals.items() if k in uri), (204, None))
+        self.send_response(status)
+        if db_status:
+            self.send_header("X-Db-Status", db_status)
+            self.send_header("X-Db-Error", f'{{"error":"refused","reason":"{db_status} for {uri}"}}')
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_GET(self):
         self._record()
+        if self.path == "/internal/db-access":
+            return self._access_check()
         if "feed=continuous" in self.path:
             # A continuous feed: one line, a pause, another line.
             self.send_response(200)
@@ -216,14 +231,18 @@ class _RecordingHandler(http.server.BaseHTTPRequestHandler):
                 time.sleep(1.5)
             self.wfile.write(b"0\r\n\r\n")
             return
+        content_type = "application/json"
         if self.path.endswith("/private"):
             body = b'{"error":"unauthorized"}'
             self.send_response(401)
             self.send_header("WWW-Authenticate", 'Basic realm="server"')
+        elif self.path.endswith(".html"):  # an attachment a device stored
+            body, content_type = b"<script>alert(1)</script>", "text/html"
+            self.send_response(200)
         else:
             body = b'{"ok":true}'
             self.send_response(200)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(body)))
         self.end_headers()
         self.wfile.write(body)
@@ -283,6 +302,21 @@ def test_local_site_routes_like_production(running_local_site):
         assert seen["headers"]["Cookie"] == "AuthSession=abc"
         assert "X-Auth-CouchDB-UserName" not in seen["headers"]
         assert "X-Auth-CouchDB-Roles" not in seen["headers"]
+        # ... after the service allowed it (auth_request): same method, URI and credentials.
+        check = web.requests[-1]
+        assert check["path"] == "/internal/db-access" and check["body"] == b""
+        assert check["headers"]["X-Original-Method"] == "GET"
+        assert check["headers"]["X-Original-URI"] == (
+            "/db/school_1/report%3Adaily_health%3A2020-03-02%2Fx?revs=true&open_revs=all")
+        assert check["headers"]["Authorization"] == "Basic ZGV2aWNlOnB3"
+        assert check["headers"]["Cookie"] == "AuthSession=abc"
+        # Served inert: a sandbox CSP on every /db/ answer, attachment for a body not JSON.
+        assert response.headers["content-security-policy"] == "sandbox"
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert "content-disposition" not in response.headers
+        html = client.get("/db/school_1/doc/evil.html")
+        assert html.headers["content-disposition"] == "attachment"
+        assert html.headers["content-security-policy"] == "sandbox"
 
         # No basic-auth popup in browsers on an expired device session.
         response = client.get("/db/school_1/private")
@@ -294,6 +328,33 @@ def test_local_site_routes_like_production(running_local_site):
         response = client.post("/db/school_1/_bulk_docs", content=big, headers={"Content-Type": "application/json"})
         assert response.status_code == 201
         assert couch.requests[-1]["path"] == "/school_1/_bulk_docs"
+        assert web.requests[-1]["headers"]["X-Original-Method"] == "POST"
+        assert web.requests[-1]["body"] == b""  # the body goes to CouchDB only
+
+        # What the service refuses never reaches CouchDB; its status and CouchDB-shaped
+        # body come back, 429 included (auth_request itself passes only 401 and 403).
+        web.refusals.update({"_users": (403, "403"), "_all_dbs": (401, "401"), "locked": (403, "429")})
+        reached = len(couch.requests)
+        for path, status in (("/db/_users/org.couchdb.user:x", 403), ("/db/_all_dbs", 401),
+                             ("/db/school_locked/", 429)):
+            refused = client.put(path, json={"roles": ["admin"]}, headers={"Cookie": "AuthSession=abc"})
+            assert refused.status_code == status, (path, refused.status_code, refused.text)
+            assert refused.headers["content-type"] == "application/json"
+            assert refused.json() == {"error": "refused", "reason": f"{status} for {path}"}
+            assert refused.headers["content-security-policy"] == "sandbox"
+            assert "www-authenticate" not in refused.headers
+        assert len(couch.requests) == reached
+        # Sign-in goes to the service (which checks the password first), not to CouchDB;
+        # the access check itself is not reachable from outside.
+        client.post("/db/_session", json={"name": "d", "password": "p"})
+        assert web.requests[-1]["path"] == "/db/_session" and web.requests[-1]["body"] == b'{"name":"d","password":"p"}'
+        assert len(couch.requests) == reached
+        assert client.get("/internal/db-access").status_code == 404
+        # The service sees the port the browser used (its Origin check compares it).
+        assert web.requests[-1]["headers"]["Host"] == base.removeprefix("http://")
+        assert web.requests[-1]["headers"]["X-Forwarded-Host"] == base.removeprefix("http://")
+        # 10 MB for the service, 64 MB (above) for /db/.
+        assert client.post("/api/v1/x", content=b"x" * (11 * 1024 * 1024)).status_code == 413
 
         # /, /api/ go to gunicorn; /metrics is not public.
         assert client.get("/api/v1/health").status_code == 200

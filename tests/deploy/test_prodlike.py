@@ -23,7 +23,7 @@ from mobile_schema import get_form, hlc_format, validate_document
 from sync.canonical import canonical_id
 from sync.couch import CouchClient, split_credentials
 from sync.feeds import shard_of
-from sync.provision import REGISTRY_DB, REPORTS_DB, SCHOOL_DB_PREFIX
+from sync.provision import REGISTRY_DB, REPORTS_DB, SCHOOL_DB_PREFIX, provision_school, school_db_name
 from tests.waiting import wait_for
 
 pytestmark = pytest.mark.slow
@@ -63,9 +63,14 @@ def test_health_app_and_no_public_metrics_through_the_origin(stack):
         assert client.get("/metrics").status_code == 404
 
 
-def test_continuous_changes_through_db_deliver_within_a_second(stack, couch, admin_auth, run_id):
-    db = couch.db(f"feed_{run_id}")  # not a school database: the workers leave it alone
-    db.create()
+def test_continuous_changes_through_db_deliver_within_a_second(stack, couch, run_id):
+    # A school database of its own, followed by its own device (/db/ lets a device reach
+    # only its school's database); the worker skips config: documents.
+    school_id = f"feed{run_id}"
+    provision_school(couch, school_id)
+    db = couch.db(school_db_name(school_id))
+    device, password = f"device_feed{run_id}", f"pw-{run_id}"
+    couch.put_user(device, password=password, roles=[f"school:{school_id}", "device"])
     try:
         since = db.info()["update_seq"]
         lines: list[tuple[float, str]] = []
@@ -73,7 +78,8 @@ def test_continuous_changes_through_db_deliver_within_a_second(stack, couch, adm
 
         def follow():
             # httpx offers gzip, as browsers do: nginx must still pass lines at once.
-            with httpx.Client(base_url=stack.origin, auth=admin_auth, timeout=httpx.Timeout(30, read=60)) as client:
+            with httpx.Client(base_url=stack.origin, auth=(device, password),
+                              timeout=httpx.Timeout(30, read=60)) as client:
                 with client.stream("GET", f"/db/{db.name}/_changes",
                                    params={"feed": "continuous", "since": since, "heartbeat": 1000}) as answer:
                     opened.set()
@@ -87,14 +93,36 @@ def test_continuous_changes_through_db_deliver_within_a_second(stack, couch, adm
         assert opened.wait(10)
         time.sleep(0.3)
         written_at = time.monotonic()
-        db.put({"_id": "ping", "n": 1})
+        db.put({"_id": "config:ping", "type": "config", "n": 1})
         thread.join(timeout=5)
         assert lines, "no change arrived through the proxy"
         arrived_at, line = lines[0]
-        assert '"ping"' in line
+        assert '"config:ping"' in line
         assert arrived_at - written_at < 1.0, arrived_at - written_at
     finally:
+        couch.delete_user(device)
         db.delete_database()
+
+
+def test_db_through_nginx_refuses_what_no_device_needs(stack, couch, admin_auth, run_id):
+    """Issue 12: nginx asks the service's /db/ policy (auth_request) before CouchDB sees anything."""
+    name = f"intruder_{run_id}"
+    user_path = f"/db/_users/org.couchdb.user:{name}"
+    doc = {"_id": f"org.couchdb.user:{name}", "name": name, "type": "user", "roles": ["admin"], "password": "x"}
+    with httpx.Client(base_url=stack.origin, timeout=10) as client:
+        created = client.put(user_path, json=doc)
+        assert created.status_code == 401, created.text
+        assert created.json()["error"] == "unauthorized" and "_users" in created.json()["reason"]
+        assert created.headers["content-security-policy"] == "sandbox"
+        assert client.get("/db/_all_dbs").status_code == 401
+        listed = client.get("/db/_all_dbs", auth=admin_auth)  # admins too: they use the admin API
+        assert listed.status_code == 403 and listed.json()["error"] == "forbidden"
+        assert client.put(f"/db/made_{run_id}", headers={"Cookie": "AuthSession=abc"}).status_code == 401
+        # Wrong passwords at /db/_session are the service's to count (the limit of /login).
+        refused = client.post("/db/_session", json={"name": name, "password": "wrong"})
+        assert refused.status_code == 401 and refused.json()["error"] == "unauthorized"
+    assert couch.db("_users").get_or_none(f"org.couchdb.user:{name}") is None
+    assert not couch.db(f"made_{run_id}").exists()
 
 
 def daily_report(school_id: str, device: str, author: str, day: str) -> dict:

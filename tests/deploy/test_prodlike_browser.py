@@ -90,14 +90,15 @@ def test_teacher_app_files_offline_through_the_origin_and_the_county_sees_it(sta
     day = (DEMO.start_date - timedelta(days=1)).isoformat()
     assert (school_id, day) not in stack.manifest.expected
     doc_id = f"report:daily_health:{day}"
-    doc_path = f"/db/school_{school_id}/{quote(doc_id, safe='')}"
-    admin_auth = split_credentials(stack.couchdb_url)[1:]
+    # Read straight from CouchDB as the admin: /db/ is for devices' own databases only.
+    couch_base, *admin_auth = split_credentials(stack.couchdb_url)
+    doc_url = f"{couch_base}/school_{school_id}/{quote(doc_id, safe='')}"
 
     with httpx.Client(base_url=origin, timeout=15) as client:
         before = county_day(client, county_id, day, officer)
 
         def on_server() -> bool:
-            answer = client.get(doc_path, auth=admin_auth)
+            answer = httpx.get(doc_url, auth=tuple(admin_auth), timeout=15)
             assert answer.status_code in (200, 404), answer.text
             return answer.status_code == 200
 
@@ -106,7 +107,7 @@ def test_teacher_app_files_offline_through_the_origin_and_the_county_sees_it(sta
         with ThreadPoolExecutor(max_workers=1) as pool:
             device = pool.submit(file_offline_then_sync, origin, teacher, day, on_server).result(timeout=120)
 
-        synced = client.get(doc_path, auth=admin_auth)
+        synced = httpx.get(doc_url, auth=tuple(admin_auth), timeout=15)
         assert synced.status_code == 200, synced.text
         doc = synced.json()
         assert doc["school_id"] == school_id and doc["date"] == day
