@@ -56,7 +56,8 @@ def comparable(doc: dict) -> bool:
     # The latest version of each form is what the app fills; the envelope must be sound for
     # Python to look at data at all.
     return (
-        doc.get("form") in SCHEMAS
+        isinstance(doc.get("form"), str)
+        and doc["form"] in SCHEMAS
         and doc.get("schema_version") == SCHEMAS[doc["form"]]["x-form"]["schema_version"]
         and "data" in doc
         and not any(
