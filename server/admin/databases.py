@@ -4,7 +4,7 @@ A school database is replicated whole to the server and (within the data window)
 every device, so one that keeps growing costs every device storage and sync time: above
 ``threshold`` documents it is flagged. The numbers come from CouchDB (``GET /<db>``),
 the worker's side documents in ``ops`` (quarantine, resolutions, reviews), its status
-documents (lag per database) and its checkpoint ``_local/sync_worker`` in the database.
+documents (lag per database) and its checkpoint in ``ops`` (``sync.checkpoint``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 from server.admin.errors import InvalidInput, NotFoundError
 from server.audit import AuditLog
-from sync.checkpoint import CHECKPOINT_NAME, Checkpointer
+from sync.checkpoint import Checkpointer
 from sync.couch import CouchClient
 from sync.design import school_design
 from sync.errors import NotFound
@@ -95,7 +95,7 @@ class SchoolDatabases:
         design = db.get_or_none("_design/school") or {}
         wanted = school_design(school_id)
         config = db.get_or_none("config:device") or {}
-        checkpoint = db.get_local(CHECKPOINT_NAME) or {}
+        checkpoint = Checkpointer(self.couch).stored(db.name) or {}
         since = seq_number(checkpoint.get("since", 0))
         out.update(
             security_ok=db.get_security() == school_security(school_id),
@@ -159,8 +159,9 @@ class SchoolDatabases:
         db = self.couch.db(school_db_name(school_id))
         if not db.exists():
             raise NotFoundError(f"{db.name} does not exist: provision it first")
-        before = db.get_local(CHECKPOINT_NAME) or {}
-        Checkpointer(self.couch).reset(db.name)
+        checkpoints = Checkpointer(self.couch)
+        before = checkpoints.stored(db.name) or {}
+        checkpoints.reset(db.name)
         self.audit.record(who=who, action="database.reprocess", target=db.name,
                           before={"since": before.get("since")}, after={"since": 0})
         return {"school_id": school_id, "db": db.name, "checkpoint": {"since": 0}}

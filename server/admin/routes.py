@@ -249,9 +249,9 @@ def checkpoint(school_id: str):
     detail = dbs.summary(school_id)
     if not detail["provisioned"]:
         return {"school_id": school_id, "db": detail["db"], "checkpoint": None}
-    from sync.checkpoint import CHECKPOINT_NAME
+    from sync.checkpoint import Checkpointer
 
-    doc = couch.db(detail["db"]).get_local(CHECKPOINT_NAME) or {}
+    doc = Checkpointer(couch).stored(detail["db"]) or {}
     return {"school_id": school_id, "db": detail["db"],
             "checkpoint": {"since": doc.get("since"), "updated_at": doc.get("updated_at")} if doc else None}
 

@@ -21,6 +21,7 @@ import pytest
 
 from mobile_schema import get_form, hlc_format, validate_document
 from sync.canonical import canonical_id
+from sync.checkpoint import Checkpointer
 from sync.couch import CouchClient, split_credentials
 from sync.feeds import shard_of
 from sync.provision import REGISTRY_DB, REPORTS_DB, SCHOOL_DB_PREFIX, provision_school, school_db_name
@@ -197,7 +198,7 @@ def test_two_shards_process_every_school_database_exactly_once(stack, couch):
 
     # Which shard read each database: the one that saved its checkpoint.
     def checkpoints():
-        found = {name: (couch.db(name).get_local("sync_worker") or {}).get("shard") for name in dbs}
+        found = {name: (Checkpointer(couch).stored(name) or {}).get("shard") for name in dbs}
         return found if all(found.values()) else None
 
     seen = wait_for(checkpoints, 120, "every database's checkpoint")

@@ -16,6 +16,7 @@ import pytest
 from mobile_schema import examples
 from server.devices.service import DeviceEnrolment, Person
 from sync import WorkerSettings, run_until_idle
+from sync.checkpoint import Checkpointer
 from sync.couch import CouchClient
 from sync.errors import Unauthorized
 from sync.provision import provision_core, school_db_name
@@ -375,7 +376,7 @@ def test_revoked_device_can_no_longer_sync(client, imported, device, couch):
 
 def test_database_detail_reprocess_and_threshold(client, imported, couch):
     db_name = school_db_name(imported["s1"])
-    couch.db(db_name).put_local("sync_worker", {"since": 3, "updated_at": "2026-01-01T00:00:00Z"})
+    Checkpointer(couch).save(db_name, since=3)
     couch.db("ops").put({"_id": f"quarantine:test{imported['run']}", "type": "quarantine", "status": "open",
                          "db": db_name, "doc_id": "report:daily_health:2020-01-01"})
     url = f"/api/v1/admin/schools/{imported['s1']}/database"
@@ -387,7 +388,7 @@ def test_database_detail_reprocess_and_threshold(client, imported, couch):
     assert client.get(url, headers=as_admin(imported)).get_json()["over_threshold"] is False
     reset = client.delete(f"{url}/checkpoint", headers=as_admin(imported))
     assert reset.status_code == 200
-    assert couch.db(db_name).get_local("sync_worker")["since"] == 0
+    assert Checkpointer(couch).stored(db_name)["since"] == 0
     # re-provisioning repairs what was changed by hand, and keeps the data window
     couch.db(db_name).put_security({"admins": {"names": [], "roles": []}, "members": {"names": [], "roles": []}})
     again = client.put(url, json={}, headers=as_admin(imported)).get_json()
