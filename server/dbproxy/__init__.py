@@ -128,9 +128,11 @@ def _session_credentials(data: bytes) -> tuple[str, str]:
 def _check_sign_in() -> bytes:
     """The body of a ``POST /_session`` whose credentials ``verify_password`` accepts.
     Raises ``DbRefused`` (400, 401, 429 or 503): a refused guess never reaches CouchDB."""
-    if (request.content_length or 0) > SESSION_BODY_MAX:
+    data = b""  # read up to the limit (a chunked body has no Content-Length to check first)
+    while len(data) <= SESSION_BODY_MAX and (chunk := request.stream.read(SESSION_BODY_MAX + 1 - len(data))):
+        data += chunk
+    if len(data) > SESSION_BODY_MAX:
         raise DbRefused(413, "too_large", "a sign-in body is small")
-    data = request.get_data(cache=False)
     name, password = _session_credentials(data)
     try:
         verify_password(name, password)

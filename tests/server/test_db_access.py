@@ -334,3 +334,8 @@ def test_db_answers_504_when_couchdb_hangs(hung_app, monkeypatch):
         elapsed = time.monotonic() - started
     assert answer.status_code == 504 and answer.get_json()["error"] == "timeout"
     assert elapsed < 3, elapsed
+
+
+def test_a_huge_sign_in_body_is_refused(client):
+    answer = client.post("/db/_session", data=b'{"name":"' + b"x" * 200_000 + b'"}', content_type="application/json")
+    assert answer.status_code == 413 and answer.get_json()["error"] == "too_large"
