@@ -55,9 +55,10 @@ def _record(response: Response) -> Response:
     REQUESTS.labels(request.method, endpoint, str(response.status_code)).inc()
     if started is not None:
         LATENCY.labels(request.method, endpoint).observe(time.perf_counter() - started)
-    # The service answers 502 (the /db/ pass-through) and 503 (health, sign-in) only when
-    # CouchDB cannot be reached; unhandled CouchErrors are counted in _record_exception.
-    if response.status_code in (502, 503) and not g.get("metrics_couch_error_counted"):
+    # The service answers 502 and 504 (the /db/ pass-through) and 503 (health, sign-in) only
+    # when CouchDB cannot be reached or does not answer in time; unhandled CouchErrors are
+    # counted in _record_exception.
+    if response.status_code in (502, 503, 504) and not g.get("metrics_couch_error_counted"):
         COUCH_ERRORS.labels(endpoint, "unavailable").inc()
     return response
 
