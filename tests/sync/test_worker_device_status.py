@@ -13,6 +13,7 @@ from mobile_schema import examples
 from sync import Worker, run_until_idle
 from sync.checkpoint import Checkpointer
 from sync.device_status import MIRROR_TYPE, mirrored_statuses
+from sync.errors import Forbidden
 from sync.feeds import DatabaseDiscovery, DbQueue, FeedPosition, position_doc_name
 from sync.provision import OPS_DB, school_db_name
 from tests.sync import test_worker_support as support
@@ -80,8 +81,11 @@ def test_a_device_status_is_mirrored_in_ops_updated_and_kept_when_deleted(world,
     assert updated["last_error"] is None and updated["source_rev"] == status["_rev"]
     assert updated["received_at"] >= mirror["received_at"]
 
-    # the device deletes its status: the last one it reported stays known
-    db.delete(status["_id"], status["_rev"])
+    # a device deletes nothing (validate_doc_update); deleted by an admin, the last status it
+    # reported stays known
+    with pytest.raises(Forbidden):
+        db.delete(status["_id"], status["_rev"])
+    world.db(school).delete(status["_id"], status["_rev"])
     run_until_idle(world.couch, world.settings())
     assert ops.get(f"device_status:{name}")["_rev"] == updated["_rev"]
 
