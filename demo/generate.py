@@ -7,7 +7,7 @@ accounts (teachers, one device per school, a second device where two
 devices edit the same report), and N days of ``daily_health`` reports written into the
 school databases *through the device accounts*, so every document passes the school
 database's ``validate_doc_update`` exactly as one from a phone would. Some schools miss
-some days, about half the reports are zero reports, a few come from old devices still on
+some days, small schools file mostly zero reports and large ones few, a few come from old devices still on
 schema version 1, and some reports are edited on two devices at once: those are
 replicated as sibling branches (``new_edits=false``, as PouchDB's replicator does), which
 makes real CouchDB conflicts. Absence and fever follow the season, the weekday and a few
