@@ -312,7 +312,10 @@ def request_kind(method: str, path: str) -> str:
     elif not rest or rest == [""]:
         what = "info" if method == "GET" else ""
     elif rest[0] == "_local":
-        what = "_local/" + ("sync_worker" if rest[1:] == ["sync_worker"] else "*")
+        # The worker's checkpoints: ops/_local/checkpoint:<db> (before issue 12, each
+        # school database's _local/sync_worker, as in the results recorded then).
+        checkpoint = rest[1:] == ["sync_worker"] or (len(rest) == 2 and rest[1].startswith("checkpoint:"))
+        what = "_local/" + ("checkpoint" if checkpoint else "*")
     elif rest[0] == "_design":
         what = "view " + "/".join(rest[1:4:2])
     elif rest[0].startswith("_"):

@@ -468,6 +468,7 @@ def test_env_example_names_every_variable_the_units_use():
         "LOCAL_UTC_OFFSET_MINUTES",
         "REPORT_DEADLINE_LOCAL",
         "SECURE_COOKIES",
+        "TRUSTED_PROXY_COUNT",
         "WORKER_SHARDS",
         "WORKER_METRICS_BASE_PORT",
     } <= names
