@@ -119,12 +119,25 @@ def ensure_doc(db: Database, wanted: dict) -> bool:
     raise Conflict(409, "conflict", f"could not write {wanted['_id']} after 3 tries")
 
 
+def _forget_checkpoint(db: Database) -> None:
+    """A database just created is read from its start, whatever checkpoint an earlier
+    database of that name left in ops: pouchdb-server's sequences restart at 0, and the new
+    database could pass the old position before the worker noticed it was ahead."""
+    from sync.checkpoint import checkpoint_doc_name  # sync.checkpoint imports this module
+
+    ops = db.client.db(OPS_DB)
+    stale = ops.get_local(checkpoint_doc_name(db.name))
+    if stale is not None:
+        ops.delete(stale["_id"], stale["_rev"])
+
+
 def ensure_db(db: Database, security: dict, design_docs: Iterable[dict], report: ProvisionReport, *,
               q: int | None = None) -> None:
     """Create ``db`` (with ``q`` shards; an existing one keeps its own) and bring its
     ``_security`` and design documents up to date."""
     if db.create(exist_ok=True, q=q):
         report.created_dbs.append(db.name)
+        _forget_checkpoint(db)
     current = db.get_security()
     if current != security:
         db.put_security(security)

@@ -21,7 +21,7 @@ from sync.checkpoint import (
     unpack_seq,
 )
 from sync.errors import Forbidden, Unauthorized
-from sync.provision import OPS_DB, REPORTS_DB, school_db_name
+from sync.provision import OPS_DB, REPORTS_DB, provision_school, school_db_name
 from sync.worker import run_until_idle
 from tests.sync.test_worker_support import (  # noqa: F401 - fixtures
     COUNTY,
@@ -205,3 +205,19 @@ def test_copies_are_compared_only_with_themselves(since, current):
     expected = any(mine[key] > now[key] for key in mine.keys() & now.keys())
     # Sums of different copies never decide: a cluster's copies count differently.
     assert checkpoint_ahead(spell(since), spell(current)) is expected
+
+
+def test_a_database_created_again_forgets_the_checkpoint_of_its_namesake(world):  # noqa: F811
+    """pouchdb-server's sequences restart at 0: a school database deleted and provisioned
+    again must not inherit the old database's position (it could pass it unnoticed)."""
+    school = world.add_school()
+    db = world.db(school)
+    db.put(report(school, days_ago(3)))
+    run_until_idle(world.couch, world.settings())
+    checkpoints = Checkpointer(world.couch)
+    checkpoints.save(db.name, since=ahead_of(db.info()["update_seq"]))
+
+    db.delete_database()
+    assert provision_school(world.couch, school).created_dbs == [db.name]
+
+    assert checkpoints.stored(db.name) is None
