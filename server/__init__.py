@@ -43,6 +43,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dbproxy.bp)
     app.register_blueprint(webapp.bp)
     app.register_blueprint(pages.bp)
+    from server.alerts import pages as alert_pages
+    from server.reviews import pages as review_pages
+
+    app.register_blueprint(review_pages.bp)  # /reviews: the review queue as pages
+    app.register_blueprint(alert_pages.bp)  # /alerts: acknowledge alerts from the page
     from server import admin  # the admin pages and API, officers' corrections (server/admin)
 
     admin.init_app(app, api)

@@ -172,12 +172,13 @@ def decided_document(current: dict, values: dict[str, Any], officer: str, now: d
     return doc
 
 
-def apply_review_decision(client: CouchClient, review_id: str, *, values: dict, officer: str) -> dict:
+def apply_review_decision(client: CouchClient, review_id: str, *, values: dict, officer: str,
+                          note: str = "") -> dict:
     """Write an officer's chosen ``values`` (field -> value) into the school's current doc.
 
     The doc is written with the client's (service) account, ``meta.author`` = ``officer``
-    and new per-field clocks; the review is marked "resolved" with who and when, and an
-    ``audit:`` record is added to ``ops``. Empty ``values`` resolves without writing.
+    and new per-field clocks; the review is marked "resolved" with who, when and the
+    officer's ``note``, and an ``audit:`` record is added to ``ops``. Empty ``values`` resolves without writing.
     Returns the resolved review. Raises ``ReviewError`` when the review is not open, a field
     is unknown, the document is gone, or the result would not validate; ``NotFound`` for an
     unknown review.
@@ -218,7 +219,7 @@ def apply_review_decision(client: CouchClient, review_id: str, *, values: dict, 
         "at": resolved_at,
         "target": f"{review['db']}/{review['doc_id']}",
         "before": {"review": review_id, "status": review.get("status")},
-        "after": {"values": values, "written_rev": written_rev},
+        "after": {"values": values, "written_rev": written_rev, "note": note},
         "status": "done",
         "action": "review_decision",
         "db": review["db"],
@@ -230,10 +231,12 @@ def apply_review_decision(client: CouchClient, review_id: str, *, values: dict, 
         "review_id": review_id,
         "values": values,
         "written_rev": written_rev,
+        "note": note,
     }
     ops.put(audit)
     review.update(status="resolved", resolved_by=officer, resolved_at=resolved_at,
-                  decision={"values": values, "written_rev": written_rev, "audit_id": audit["_id"]})
+                  decision={"values": values, "written_rev": written_rev, "audit_id": audit["_id"],
+                            "note": note})
     ops.put(review)
     return review
 

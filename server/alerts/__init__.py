@@ -12,7 +12,9 @@ from marshmallow import Schema, fields, validate
 
 from server.alerts.service import AlertId, AlertService, BadAlertId
 from server.api import Blueprint, abort
+from server.audit import AuditLog
 from server.auth import login_required, require_county
+from server.couchdb import get_couch
 from server.summaries import local_today, send_answer, summary_service
 from server.summaries.schemas import DayArgs
 from server.summaries.service import UnknownArea
@@ -30,6 +32,15 @@ class AckArgs(Schema):
 
 def alert_service() -> AlertService:
     return AlertService(summary_service())
+
+
+def acknowledge_alert(service: AlertService, alert: AlertId, *, by: str, note: str) -> dict:
+    """Acknowledge through the service and leave an ``audit:`` record (action ``alert_ack``).
+    Raises ``UnknownArea`` when the alert is not raised now, and the CouchDB client's errors."""
+    saved = service.acknowledge(alert, by=by, note=note)
+    AuditLog(get_couch()).record(who=by, action="alert_ack", target=f"alert/{alert}", after={"note": note},
+                                 county_id=service.county_of_alert(alert), school_id=alert.school_id)
+    return saved
 
 
 @blp.route("")
@@ -73,7 +84,7 @@ def ack(args, alert_id: str):
     service = alert_service()
     alert = _alert_and_county(service, alert_id)
     try:
-        saved = service.acknowledge(alert, by=g.user.name, note=args["note"])
+        saved = acknowledge_alert(service, alert, by=g.user.name, note=args["note"])
     except UnknownArea:
         abort(404, message=f"alert {alert_id!r} is not raised for that school and day")
     return {"alert_id": str(alert), "acknowledged": saved}

@@ -6,6 +6,8 @@ and officers switch with ``?lang=en`` / ``?lang=zh`` (kept in the session).
 
 from __future__ import annotations
 
+import datetime as dt
+
 from flask import request, session
 
 LANGUAGES = {"zh": "zh-CN", "en": "en"}
@@ -86,6 +88,58 @@ MESSAGES: dict[str, tuple[str, str]] = {  # key -> (zh, en)
     "not_expected": ("无需报", "Not expected"),
     "days_expected": ("应报天数", "Days expected"),
     "staff_attendance": ("教职工出勤率", "Staff attendance"),
+    # the review queue and alert pages (server/reviews/pages.py, server/alerts/pages.py)
+    "reviews": ("审核队列", "Review queue"),
+    "review": ("审核", "Review"),
+    "review_open": ("待处理", "Open"),
+    "review_resolved": ("已处理", "Decided"),
+    "review_all": ("全部", "All"),
+    "kind": ("类型", "Kind"),
+    "age": ("已等待", "Waiting"),
+    "reason_hard_conflict": ("多台设备修改冲突", "Conflicting edits on devices"),
+    "reason_invalid_merge": ("合并结果未通过校验", "The merged report fails validation"),
+    "reason_history": ("违反修改规则(如删除已提交报告)", "A forbidden change (e.g. a submitted report deleted)"),
+    "reason_roster": ("填报人不在教师名单上", "Author not on the school's roster"),
+    "no_reviews": ("没有需要处理的审核", "Nothing to review"),
+    "field": ("字段", "Field"),
+    "version": ("版本", "Version"),
+    "author": ("填报人", "Author"),
+    "device": ("设备", "Device"),
+    "edited_at": ("修改时间", "Edited at"),
+    "kept_now": ("目前保留", "Kept for now"),
+    "differs": ("不一致", "differs"),
+    "issues": ("问题", "Issues"),
+    "previous_version": ("原版本", "Previous version"),
+    "refused_change": ("被拦下的修改", "The change held back"),
+    "document": ("文档", "Document"),
+    "decide": ("处理", "Decide"),
+    "keep_version": ("保留此版本", "Keep this version"),
+    "merge_fields": ("逐字段选择", "Choose per field"),
+    "enter_value": ("输入新值", "Enter a value"),
+    "save_decision": ("保存决定", "Save the decision"),
+    "close_no_change": ("不修改,关闭", "Close without a change"),
+    "decision": ("处理结果", "Decision"),
+    "decided_by": ("处理人", "Decided by"),
+    "decided_at": ("处理时间", "Decided at"),
+    "values_written": ("写回的值", "Values written"),
+    "no_change": ("未修改", "No change"),
+    "decision_saved": ("已保存,已写回学校的报告。", "Saved and written back to the school's report."),
+    "only_county_decides": ("只有本县的官员可以处理本县的审核。", "Only the county's own officers decide its reviews."),
+    "back_to_list": ("返回列表", "Back to the list"),
+    "choose_county": ("请选择县:", "Choose a county:"),
+    "choose_value": ("请为每个不一致的字段选择或输入一个值。", "Choose or enter a value for every field that differs."),
+    "bad_value": ("无效的值", "Not a valid value"),
+    "decision_refused": ("无法保存:", "Could not save:"),
+    "note_required": ("请填写备注。", "Write a note."),
+    "ack_saved": ("已确认。", "Acknowledged."),
+    "ack_by": ("确认人", "Acknowledged by"),
+    "ack_at": ("确认时间", "Acknowledged at"),
+    "ack_gone": ("该预警已不存在(数据已更新),无法确认。", "This alert is no longer raised (the data changed)."),
+    "acknowledge_button": ("确认", "Acknowledge"),
+    "open_alerts": ("未确认", "Not acknowledged"),
+    "minutes": ("分钟", "min"),
+    "hours": ("小时", "h"),
+    "days": ("天", "days"),
 }
 
 
@@ -101,3 +155,40 @@ def current_language() -> str:
 def translate(key: str, lang: str) -> str:
     zh, en = MESSAGES.get(key, (key, key))
     return en if lang == "en" else zh
+
+
+def format_local_time(iso: str | None, offset_minutes: int, lang: str) -> str:
+    """A stored UTC time (``2026-12-01T13:14:03.084Z``) as local time: ``2026年12月1日 21:14``
+    in Chinese, ``2026-12-01 21:14`` in English; "" for none, the text itself if unparsable."""
+    if not iso:
+        return ""
+    try:
+        at = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return iso
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    local = at.astimezone(dt.timezone(dt.timedelta(minutes=offset_minutes)))
+    if lang == "en":
+        return local.strftime("%Y-%m-%d %H:%M")
+    return f"{local.year}年{local.month}月{local.day}日 {local:%H:%M}"
+
+
+def format_age(iso: str | None, now: dt.datetime, lang: str) -> str:
+    """How long ago ``iso`` was, in the largest whole unit (minutes, hours, days)."""
+    if not iso:
+        return ""
+    try:
+        at = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    except ValueError:
+        return ""
+    if at.tzinfo is None:
+        at = at.replace(tzinfo=dt.UTC)
+    minutes = max(0, int((now - at).total_seconds() // 60))
+    if minutes < 60:
+        number, unit = minutes, "minutes"
+    elif minutes < 48 * 60:
+        number, unit = minutes // 60, "hours"
+    else:
+        number, unit = minutes // (24 * 60), "days"
+    return f"{number} {translate(unit, lang)}" if lang == "en" else f"{number}{translate(unit, lang)}"

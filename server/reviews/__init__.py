@@ -50,21 +50,28 @@ def _counties_to_list(user: User, county: str | None) -> list[str] | None:
     abort(400, message="say which county: ?county=<id>")
 
 
-def _list(doc_type: str, args: dict) -> dict:
-    user: User = g.user
-    require(lambda u: u.is_officer, "only county, prefecture and province officers and admins see this")
-    counties = _counties_to_list(user, args["county"])
-    statuses = ["open", "resolved"] if args["status"] == "all" else [args["status"]]
+def list_items(doc_type: str, counties: list[str] | None, statuses: list[str], limit: int) -> list[dict]:
+    """Review (or quarantine) items of ``counties`` (None: every county), newest first.
+    Raises the CouchDB client's errors."""
     ops = get_couch().db(OPS_DB)
     items: list[dict] = []
     for status in statuses:
         ranges = [[doc_type, status, c] for c in counties] if counties is not None else [[doc_type, status]]
         for prefix in ranges:
             rows = ops.view("ops", "by_type_status", startkey=prefix, endkey=[*prefix, {}], reduce=False,
-                            include_docs=True, limit=args["limit"])["rows"]
+                            include_docs=True, limit=limit)["rows"]
             items.extend(row["doc"] for row in rows)
     items.sort(key=lambda doc: doc.get("created_at") or "", reverse=True)
-    return {"items": items[: args["limit"]], "count": len(items[: args["limit"]])}
+    return items[:limit]
+
+
+def _list(doc_type: str, args: dict) -> dict:
+    user: User = g.user
+    require(lambda u: u.is_officer, "only county, prefecture and province officers and admins see this")
+    counties = _counties_to_list(user, args["county"])
+    statuses = ["open", "resolved"] if args["status"] == "all" else [args["status"]]
+    items = list_items(doc_type, counties, statuses, args["limit"])
+    return {"items": items, "count": len(items)}
 
 
 @blp.route("/reviews")
@@ -75,14 +82,28 @@ def list_reviews(args):
     return _list(REVIEW_TYPE, args)
 
 
-def _load_review(review_id: str) -> dict:
+def find_review(review_id: str) -> dict | None:
+    """The review item, or None when there is no such item."""
     doc = get_couch().db(OPS_DB).get_or_none(review_id)
-    if doc is None or doc.get("type") != REVIEW_TYPE:
+    return doc if doc is not None and doc.get("type") == REVIEW_TYPE else None
+
+
+def may_read_review(user: User, review: dict) -> bool:
+    """Officers of the review's county, its prefecture's, province officers and admins."""
+    county = review.get("county_id")
+    return user.is_province or (county is not None and user.can_read_county(county, county_prefecture(county)))
+
+
+def may_decide_review(user: User, review: dict) -> bool:
+    """Only the county's own officers (and admins) decide its reviews."""
+    return user.is_admin or review.get("county_id") in user.counties
+
+
+def _load_review(review_id: str) -> dict:
+    doc = find_review(review_id)
+    if doc is None:
         abort(404, message=f"no review item {review_id!r}")
-    county = doc.get("county_id")
-    if not g.user.is_province:
-        require(lambda u: county is not None and u.can_read_county(county, county_prefecture(county)),
-                "this review belongs to another county")
+    require(lambda u: may_read_review(u, doc), "this review belongs to another county")
     return doc
 
 
@@ -99,10 +120,10 @@ def get_review(review_id: str):
 def decide_review(args, review_id: str):
     """Accept or change the automatic choice; the result is written to the school database."""
     review = _load_review(review_id)
-    county = review.get("county_id")
-    require(lambda u: u.is_admin or county in u.counties, "only the county's own officers decide its reviews")
+    require(lambda u: may_decide_review(u, review), "only the county's own officers decide its reviews")
     try:
-        return apply_review_decision(get_couch(), review_id, values=args["values"], officer=g.user.name)
+        return apply_review_decision(get_couch(), review_id, values=args["values"], officer=g.user.name,
+                                     note=args["note"])
     except ReviewError as exc:
         abort(409, message=str(exc))
 

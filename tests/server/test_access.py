@@ -75,6 +75,11 @@ SCOPED = {
     "reviews.get_review": ("/api/v1/reviews/review:{c}", ALL_OFFICERS_OF_C),
     "reviews.decide_review": ("/api/v1/reviews/review:{c}", ALL_OFFICERS_OF_C),  # POST; GET checks the same
     "reviews.list_quarantine": ("/api/v1/quarantine?county={c}", ALL_OFFICERS_OF_C),
+    # the review queue and alerts as pages (tests/server/test_reviews_page.py); POSTs check the same scope
+    "review_pages.reviews": ("/reviews?county={c}", ALL_OFFICERS_OF_C),
+    "review_pages.review": ("/reviews/review:{c}", ALL_OFFICERS_OF_C),
+    "alert_pages.alerts": ("/alerts?county={c}", ALL_OFFICERS_OF_C),
+    "alert_pages.acknowledge": ("/alerts/{c}s1:2020-01-06:cases/ack", ALL_OFFICERS_OF_C),  # GET goes back to the list
 }
 PUBLIC_BY_NAME = {"static", "api-docs.openapi_json"}
 
