@@ -18,7 +18,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 from marshmallow import ValidationError
 from marshmallow import fields as ma_fields
 
-from mobile_schema import get_form
+from mobile_schema import get_form, hlc_parse
 from server.auth import User, check_csrf, login_required, require, require_county
 from server.couchdb import get_couch
 from server.pages.i18n import current_language, format_age, format_local_time
@@ -72,10 +72,19 @@ def page_counties(user: User, county: str | None) -> list[str] | None:
                                    if doc.get("prefecture_id") in user.prefectures})
 
 
+def _clock_iso(clock: str | None) -> str | None:
+    """A device clock (``<wall ms>:<counter>:<device>``) as an ISO time; other text unchanged."""
+    try:
+        wall_ms = hlc_parse(clock or "")[0]
+    except ValueError:
+        return clock
+    return dt.datetime.fromtimestamp(wall_ms / 1000, dt.UTC).isoformat()
+
+
 def time_helpers(lang: str) -> dict:
     offset = current_app.config["SETTINGS"].utc_offset_minutes
     now = dt.datetime.now(dt.UTC)
-    return {"when": lambda iso: format_local_time(iso, offset, lang),
+    return {"when": lambda iso: format_local_time(_clock_iso(iso), offset, lang),
             "age": lambda iso: format_age(iso, now, lang)}
 
 
