@@ -156,11 +156,13 @@ def compare(review: dict, lang: str, t) -> tuple[list[Version], list[Row], list[
         names.extend(n for n in version.values if n not in names)
     order = list(labels)
     names.sort(key=lambda n: order.index(n) if n in order else len(order))
-    decide, rest = [], []
+    decide: list[Row] = []
+    rest: list[Row] = []
     for name in names:
-        values = [v.values.get(name, MISSING) for v in versions]
-        differs = len({canonical_json(None if v is MISSING else v) for v in values}) > 1
-        row = Row(name=name, label=labels.get(name, name), values=values, chosen=chosen.get(name), differs=differs)
+        per_version = [v.values.get(name, MISSING) for v in versions]
+        differs = len({canonical_json(None if v is MISSING else v) for v in per_version}) > 1
+        row = Row(name=name, label=labels.get(name, name), values=per_version, chosen=chosen.get(name),
+                  differs=differs)
         (decide if differs else rest).append(row)
     merged = review.get("merged")
     if isinstance(merged, dict) and not rest:  # a conflict lists only its fields: show the rest of the report
