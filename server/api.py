@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import IO, Any, NoReturn, TypeVar
 
 import flask
-from flask import current_app, render_template_string, request
+from flask import current_app, render_template, request
 from flask_smorest import Api as _Api
 from flask_smorest import Blueprint as _Blueprint
 from flask_smorest import abort as _abort
@@ -189,29 +189,64 @@ class LimitedRequest(flask.Request):
         return _MaxStream(self.environ["wsgi.input"], limit, is_max=True)
 
 
-_TOO_LARGE_PAGE = """<!doctype html><html lang="zh-CN"><meta charset="utf-8"><title>413</title>
-<h1>文件太大 The file is too large</h1>
-<p>最大 {{ limit }} MB。请拆分后分别上传。 At most {{ limit }} MB: split it and upload the parts.</p>
-<p><a href="javascript:history.back()">返回 Back</a></p></html>"""
+ERROR_PAGE_CODES = frozenset({400, 401, 403, 404, 405, 413, 429, 500, 503})  # with their own words
+
+
+def wants_error_page() -> bool:
+    """A person's browser asked for a page: not an API or ``/db/`` path, and the client prefers
+    HTML to JSON (browsers send ``text/html``; API clients, curl's ``*/*`` and tests send neither)."""
+    if request.path.startswith(("/api/", "/db/")):
+        return False
+    return request.accept_mimetypes.best_match(["application/json", "text/html"]) == "text/html"
+
+
+def render_error_page(code: int, *, limit_mb: int | None = None) -> str:
+    """The error page in the page's language (server/pages/templates/error.html), with a way
+    back: the signed-in user's landing page and another sign-in, or the sign-in page."""
+    from flask import url_for
+
+    from server.auth import current_user, landing_for, safe_next
+    from server.pages.i18n import current_language, translate
+
+    lang = current_language()
+    key = f"error_{code}" if code in ERROR_PAGE_CODES else "error_other"
+    try:
+        user = current_user()
+    except Exception:  # noqa: BLE001 - an error page must not fail on the account lookup (CouchDB down: 503)
+        user = None
+    here = safe_next(request.full_path.rstrip("?")) if request.method == "GET" else None
+    login_url = url_for("auth.login", next=here) if here and code in (401, 403) else url_for("auth.login")
+    return render_template("error.html", code=code, heading=translate(key, lang),
+                           text=translate(f"{key}_text", lang).format(limit=limit_mb),
+                           landing=landing_for(user) if user else None, login_url=login_url)
 
 
 class Api(_Api):
     """The project's API object: every HTTP error (API or not) in the one error shape, with a
-    message; a too-large form post from a page gets a readable page instead."""
+    message; a browser asking for a page (``wants_error_page``) gets a readable page instead."""
 
     def handle_http_exception(self, error: HTTPException):
         data = dict(getattr(error, "data", None) or {})
+        limit_mb = None
         if error.code == 413:
             limit_mb = (request.max_content_length or JSON_MAX_BYTES) // (1024 * 1024)
-            if not request.path.startswith(("/api/", "/db/")) and request.accept_mimetypes.accept_html:
-                return render_template_string(_TOO_LARGE_PAGE, limit=limit_mb), 413
             data.setdefault("message", f"the request body may be at most {limit_mb} MB")
         elif error.description:
             data.setdefault("message", error.description)
         error.data = data  # type: ignore[attr-defined]  # read by flask-smorest's handler
+        if error.code and wants_error_page():
+            try:
+                page = render_error_page(error.code, limit_mb=limit_mb)
+            except Exception:  # noqa: BLE001 - the page failing must not hide the error: answer JSON
+                current_app.logger.exception("the error page for %s could not be rendered", error.code)
+            else:
+                headers = dict(data.get("headers") or {})
+                if error.code == 405 and getattr(error, "valid_methods", None):
+                    headers["Allow"] = ", ".join(error.valid_methods)  # type: ignore[attr-defined]
+                return page, error.code, headers
         return super().handle_http_exception(error)
 
 
-__all__ = ["API_SETTINGS", "DB_PROXY_MAX_BYTES", "JSON_MAX_BYTES", "MAX_JSON_DEPTH", "UPLOAD_MAX_BYTES", "Api",
-           "BadBody", "Blueprint", "BodyParser", "LimitedRequest", "abort", "body_limit", "parse_json_body",
-           "read_json_body"]
+__all__ = ["API_SETTINGS", "DB_PROXY_MAX_BYTES", "ERROR_PAGE_CODES", "JSON_MAX_BYTES", "MAX_JSON_DEPTH",
+           "UPLOAD_MAX_BYTES", "Api", "BadBody", "Blueprint", "BodyParser", "LimitedRequest", "abort", "body_limit",
+           "parse_json_body", "read_json_body", "render_error_page", "wants_error_page"]
