@@ -43,6 +43,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     app.register_blueprint(dbproxy.bp)
     app.register_blueprint(webapp.bp)
     app.register_blueprint(pages.bp)
+    app.register_blueprint(verification.pages_bp)  # /counties/<id>/verification: upload results as a page
     from server.alerts import pages as alert_pages
     from server.reviews import pages as review_pages
 

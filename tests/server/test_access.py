@@ -40,6 +40,7 @@ SCOPED = {
     "alerts.ack": ("/api/v1/alerts/{c}s1:2020-01-06:cases/ack", ALL_OFFICERS_OF_C),  # POST; GET checks the same
     "verification.verification_report": ("/api/v1/counties/{c}/verification", ALL_OFFICERS_OF_C),
     "verification.verification_upload": ("/api/v1/counties/{c}/verification", ALL_OFFICERS_OF_C),  # POST, as above
+    "verification_pages.verification_page": ("/counties/{c}/verification", ALL_OFFICERS_OF_C),  # POST: the upload
     "pages.province_page": ("/province", {"province_officer", "admin"}),
     "pages.prefecture_page": ("/prefectures/{p}", {"prefecture_officer", "province_officer", "admin"}),
     "pages.school_page": ("/schools/{c}s1", ALL_OFFICERS_OF_C),
