@@ -109,17 +109,23 @@ class AuditLog:
                 "reason": doc.get("reason")}
 
 
+def display_json(value: Any) -> str:
+    """``value`` as JSON a person reads: Chinese as Chinese (``王老师``, not ``\\u738b...``), keys sorted."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
 def audit_csv(entries: list[dict]) -> str:
-    """The entries as CSV (before/after as compact JSON)."""
+    """The entries as CSV (before/after as JSON, Chinese as Chinese), starting with a UTF-8 BOM
+    so that Excel reads it as UTF-8 rather than the system's code page."""
     out = io.StringIO()
+    out.write("\ufeff")
     writer = csv.writer(out)
     writer.writerow(CSV_COLUMNS)
     for entry in entries:
         writer.writerow([safe_cell(v) for v in (
             entry.get("at"), entry.get("who"), entry.get("action"), entry.get("target"),
-            json.dumps(entry.get("before"), ensure_ascii=False, sort_keys=True),
-            json.dumps(entry.get("after"), ensure_ascii=False, sort_keys=True), entry.get("reason"))])
+            display_json(entry.get("before")), display_json(entry.get("after")), entry.get("reason"))])
     return out.getvalue()
 
 
-__all__ = ["AuditLog", "audit_csv", "redact", "utc_now_iso"]
+__all__ = ["AuditLog", "audit_csv", "display_json", "redact", "utc_now_iso"]

@@ -11,18 +11,61 @@ from flask import Blueprint, current_app, g, render_template, request
 
 from server.admin.databases import DEFAULT_DOC_THRESHOLD, SchoolDatabases, school_ids
 from server.admin.devices import DeviceAdmin
-from server.admin.errors import AdminError
+from server.admin.errors import AdminError, ImportRejected
 from server.admin.registry import RegistryAdmin, import_columns
 from server.admin.replications import Replications
 from server.admin.sync_health import SyncHealth
 from server.admin.users import ROLE_KINDS, UserAdmin
 from server.api import UPLOAD_MAX_BYTES, body_limit
-from server.audit import AuditLog
+from server.audit import AuditLog, display_json
 from server.auth import check_csrf, login_required, require
 from server.couchdb import get_couch
 from server.spreadsheet import parse_count
 
 bp = Blueprint("admin_pages", __name__, url_prefix="/admin", template_folder="templates")
+bp.add_app_template_filter(display_json, "audit_json")  # Jinja's tojson writes Chinese as \uXXXX
+
+
+IMPORT_KINDS = (("prefectures", "市州 Prefectures"), ("counties", "县 Counties"), ("schools", "学校 Schools"))
+
+
+# Actions that lose something or lock someone out: asked once more before they happen. The
+# buttons carry the question (data-confirm: a <dialog>, server/static/admin-confirm.js); a post
+# without ``confirmed=1`` (no script, or a form from elsewhere) gets a confirmation page instead.
+CONFIRMATIONS = {
+    "revoke": "吊销设备 {device}?它将不能再同步。 Revoke device {device}? It will no longer be able to sync.",
+    "roster_remove": "把 {username} 从本校名册中移除?他/她将不能再为本校填报。 "
+                     "Remove {username} from this school's roster? They will no longer report for it.",
+    "close": "关闭本校?关闭后不再计入应报学校。 Close this school? It will no longer be expected to report.",
+    "reprocess": "从头重新处理本校数据库?同步程序会重新读取全部文档。 "
+                 "Reprocess this school's database from the start? The worker reads every document again.",
+    "deactivate": "停用账号 {name}?该用户将不能登录或同步。 Deactivate {name}? They can no longer sign in or sync.",
+    "reset_password": "重置 {name} 的密码?旧密码立即失效。 Reset {name}'s password? The old one stops working at once.",
+    "delete": "删除复制任务 {id}? Delete the replication {id}?",
+}
+
+
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return "?"
+
+
+def confirm_question(action: str, /, **values: str) -> str:
+    """The question asked before ``action`` (values fill its blanks; autoescaped where shown)."""
+    return CONFIRMATIONS[action].format_map(_Blank(values))
+
+
+bp.add_app_template_global(confirm_question, "confirm_question")
+
+
+def _confirmation_page(**values: str):
+    """The confirmation page when this post is a destructive action not yet confirmed, else None."""
+    action = request.form.get("action", "")
+    if action not in CONFIRMATIONS or request.form.get("confirmed") == "1":
+        return None
+    fields = [(k, v) for k, v in request.form.items(multi=True) if k not in ("csrf_token", "confirmed")]
+    question = confirm_question(action, **(dict(fields) | values))
+    return render_template("admin/confirm.html", question=question, fields=fields, back=request.full_path.rstrip("?"))
 
 
 def _admin() -> tuple:
@@ -58,26 +101,28 @@ def schools():
     who, couch, audit = _admin()
     registry = RegistryAdmin(couch, audit)
     result, errors, message, status = None, None, None, 200
+    filename, dry_run = None, request.form.get("dry_run") == "1"
     if request.method == "POST":
         check_csrf()
         upload = request.files.get("file")
         if upload is None or not upload.filename:
-            message, status = "choose a CSV or XLSX file", 422
+            message, status = "请选择 CSV 或 XLSX 文件 Choose a CSV or XLSX file", 422
         else:
+            filename = upload.filename
             try:
                 result = registry.import_file(who=who, filename=upload.filename, data=upload.read(),
-                                              kind=request.form.get("kind") or None,
-                                              dry_run=request.form.get("dry_run") == "1").as_dict()
+                                              kind=request.form.get("kind") or None, dry_run=dry_run).as_dict()
             except AdminError as exc:
                 found = exc.errors or {}
-                message, errors, status = exc.message, found.get("rows") or found.get("documents"), exc.status
+                errors, status = found.get("rows") or found.get("documents"), exc.status
+                message = None if isinstance(exc, ImportRejected) else exc.message  # the table says it
     county_id = request.args.get("county_id") or None
     q = request.args.get("q") or None
     offset = _int("offset", 0, 0, 10**7)
     listing = registry.schools(county_id=county_id, q=q, limit=100, offset=offset)
-    return render_template("admin/schools.html", listing=listing, result=result, errors=errors,
-                           message=message, columns=import_columns(), county_id=county_id or "", q=q or "",
-                           offset=offset), status
+    return render_template("admin/schools.html", listing=listing, result=result, errors=errors, filename=filename,
+                           dry_run=dry_run, kinds=IMPORT_KINDS, message=message, columns=import_columns(),
+                           county_id=county_id or "", q=q or "", offset=offset), status
 
 
 @bp.route("/schools/<school_id>", methods=["GET", "POST"])
@@ -98,6 +143,9 @@ def school(school_id: str):
     if request.method == "POST":
         check_csrf()
         action = request.form.get("action")
+        confirm = _confirmation_page()
+        if confirm is not None:
+            return confirm
         try:
             if action == "edit":
                 changes = {"name": _text("name"), "opened": _text("opened") or None}
@@ -172,6 +220,9 @@ def user(name: str):
     if request.method == "POST":
         check_csrf()
         action = request.form.get("action")
+        confirm = _confirmation_page(name=name)
+        if confirm is not None:
+            return confirm
         try:
             if action == "reset_password":
                 password = admin.reset_password(who=who, name=name)["password"]
@@ -225,6 +276,9 @@ def replications():
         check_csrf()
         action = request.form.get("action")
         job_id = _text("id", 100)
+        confirm = _confirmation_page()
+        if confirm is not None:
+            return confirm
         try:
             if action == "create":
                 jobs.create(who=who, job_id=job_id, source=_text("source", 2000), target=_text("target", 2000),

@@ -80,6 +80,12 @@ def _kind(raw: str | None) -> str | None:
     return KIND_ALIASES.get((raw or "").strip().lower())
 
 
+def problem(sheet: str, line: int, zh: str, en: str) -> dict:
+    """One bad row as the API's ``errors.rows`` lists it: ``reason`` in English (as API clients
+    read it) and ``reason_zh``, the same in Chinese for the pages."""
+    return {"sheet": sheet, "line": line, "reason": en, "reason_zh": zh}
+
+
 def parse_file(filename: str, data: bytes, kind: str | None) -> tuple[list[Row], list[dict]]:
     """Rows of a CSV or XLSX file, and problems with the file's shape (``{sheet, line, reason}``)."""
     if filename.lower().endswith(".xlsx") or data[:2] == b"PK":
@@ -87,28 +93,29 @@ def parse_file(filename: str, data: bytes, kind: str | None) -> tuple[list[Row],
     try:
         return _parse_csv(filename, data, kind)
     except csv.Error as exc:  # e.g. a field over csv's field size limit
-        return [], [{"sheet": filename, "line": 0, "reason": f"not a readable CSV file ({exc})"}]
+        return [], [problem(filename, 0, f"无法读取的 CSV 文件({exc})", f"not a readable CSV file ({exc})")]
 
 
 def _parse_csv(filename: str, data: bytes, kind: str | None) -> tuple[list[Row], list[dict]]:
     try:
         text = decode_csv_text(data)
     except UnicodeDecodeError:
-        return [], [{"sheet": filename, "line": 0, "reason": "the file is not UTF-8 text (save it as CSV UTF-8)"}]
+        return [], [problem(filename, 0, "文件不是 UTF-8 文本(请另存为“CSV UTF-8”)",
+                            "the file is not UTF-8 text (save it as CSV UTF-8)")]
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [h.strip().lower() for h in (reader.fieldnames or [])]
     if not header:
-        return [], [{"sheet": filename, "line": 1, "reason": "the file is empty"}]
+        return [], [problem(filename, 1, "文件是空的", "the file is empty")]
     reader.fieldnames = header
     rows, problems = [], []
     for values in reader:
         row_kind = _kind(values.get("kind")) if "kind" in header else _kind(kind)
         if row_kind is None:
-            problems.append({"sheet": filename, "line": reader.line_num,
-                             "reason": "say which kind of rows these are (kind: prefectures, counties or schools)"})
+            problems.append(problem(filename, reader.line_num, "请说明这些行的类型(kind:市州、县或学校)",
+                                    "say which kind of rows these are (kind: prefectures, counties or schools)"))
             continue
         if None in values:
-            problems.append({"sheet": filename, "line": reader.line_num, "reason": "more cells than columns"})
+            problems.append(problem(filename, reader.line_num, "单元格比列多", "more cells than columns"))
             continue
         rows.append(Row(row_kind, filename, reader.line_num,
                         {k: (v or "").strip() for k, v in values.items() if k != "kind"}))
@@ -123,15 +130,16 @@ def _parse_xlsx(filename: str, data: bytes, kind: str | None) -> tuple[list[Row]
     try:
         book = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except (BadZipFile, KeyError, OSError, ValueError) as exc:
-        return [], [{"sheet": filename, "line": 0, "reason": f"not a readable XLSX file ({type(exc).__name__})"}]
+        return [], [problem(filename, 0, f"无法读取的 XLSX 文件({type(exc).__name__})",
+                            f"not a readable XLSX file ({type(exc).__name__})")]
     rows, problems = [], []
     try:
         sheets = list(book.worksheets)
         for sheet in sheets:
             sheet_kind = _kind(sheet.title) or (_kind(kind) if len(sheets) == 1 else None)
             if sheet_kind is None:
-                problems.append({"sheet": sheet.title, "line": 0,
-                                 "reason": "name the sheet prefectures, counties or schools"})
+                problems.append(problem(sheet.title, 0, "请把工作表命名为 prefectures、counties 或 schools",
+                                        "name the sheet prefectures, counties or schools"))
                 continue
             header: list[str] = []
             for line, cells in enumerate(sheet.iter_rows(values_only=True), 1):
@@ -143,8 +151,8 @@ def _parse_xlsx(filename: str, data: bytes, kind: str | None) -> tuple[list[Row]
                     continue
                 values = {header[i]: t for i, t in enumerate(texts) if i < len(header) and header[i]}
                 if any(t for i, t in enumerate(texts) if i >= len(header) or not header[i]):
-                    problems.append({"sheet": sheet.title, "line": line,
-                                     "reason": "a value in a column without a name"})
+                    problems.append(problem(sheet.title, line, "有值的列没有列名",
+                                            "a value in a column without a name"))
                     continue
                 rows.append(Row(sheet_kind, sheet.title, line, values))
     finally:
@@ -152,14 +160,16 @@ def _parse_xlsx(filename: str, data: bytes, kind: str | None) -> tuple[list[Row]
     return rows, problems
 
 
-def _check_date(text: str, column: str) -> str | None:
+def _check_date(text: str, column: str) -> tuple[str, str] | None:
+    """``(zh, en)`` when ``text`` is not a date written YYYY-MM-DD."""
     try:
         date.fromisoformat(text)
     except ValueError:
-        return f"{column} must be a date YYYY-MM-DD, got {text!r}"
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
-        return f"{column} must be a date YYYY-MM-DD, got {text!r}"
-    return None
+        pass
+    else:
+        if re.fullmatch(r"\d{4}-\d{2}-\d{2}", text):
+            return None
+    return (f"{column} 应为日期 YYYY-MM-DD,实为 {text!r}", f"{column} must be a date YYYY-MM-DD, got {text!r}")
 
 
 class RegistryAdmin:
@@ -181,9 +191,9 @@ class RegistryAdmin:
         rows, problems = parse_file(filename, data, kind)
         if len(rows) > MAX_ROWS:
             raise ImportRejected(f"at most {MAX_ROWS} rows per import",
-                                 errors={"rows": [{"sheet": filename, "line": 0, "reason": "too many rows"}]})
+                                 errors={"rows": [problem(filename, 0, "行数太多", "too many rows")]})
         if not rows and not problems:
-            problems.append({"sheet": filename, "line": 0, "reason": "no rows to import"})
+            problems.append(problem(filename, 0, "没有可导入的行", "no rows to import"))
         problems.extend(self._header_problems(rows))
         docs, row_problems = self._build_docs(rows)
         problems.extend(row_problems)
@@ -233,8 +243,8 @@ class RegistryAdmin:
             seen.add(key)
             missing = [c for c in COLUMNS[row.kind]["required"] if c not in row.values]
             if missing:
-                problems.append({"sheet": row.sheet, "line": 1,
-                                 "reason": f"missing columns for {row.kind}: {', '.join(missing)}"})
+                problems.append(problem(row.sheet, 1, f"{row.kind} 缺少列:{'、'.join(missing)}",
+                                        f"missing columns for {row.kind}: {', '.join(missing)}"))
         return problems
 
     def _build_docs(self, rows: list[Row]) -> tuple[list[dict], list[dict]]:
@@ -257,36 +267,41 @@ class RegistryAdmin:
 
         for row in rows:
             v = row.values
-            reasons = []
+            reasons: list[tuple[str, str]] = []  # (zh, en)
             required = COLUMNS[row.kind]["required"]
             if any(c not in v for c in required):
                 continue  # reported once for the sheet
             for column in required:
                 if not v.get(column):
-                    reasons.append(f"{column} is empty")
+                    reasons.append((f"{column} 为空", f"{column} is empty"))
             ident = v.get("id", "")
             if ident and not ID_RE.match(ident):
-                reasons.append(f"id {ident!r} may only have letters, digits, '_' and '-' (1-64)")
+                reasons.append((f"id {ident!r} 只能包含字母、数字、“_”和“-”(1-64 个)",
+                                f"id {ident!r} may only have letters, digits, '_' and '-' (1-64)"))
             if len(v.get("name", "")) > MAX_NAME:
-                reasons.append(f"name is longer than {MAX_NAME} characters")
+                reasons.append((f"名称超过 {MAX_NAME} 个字符", f"name is longer than {MAX_NAME} characters"))
             key = f"{row.kind}:{ident}"
             if ident and key in seen:
                 first = seen[key]
-                reasons.append(f"{DOC_TYPE[row.kind]} {ident} appears again (first at {first[0]} line {first[1]})")
+                reasons.append((f"{DOC_TYPE[row.kind]} {ident} 重复出现(首次在 {first[0]} 第 {first[1]} 行)",
+                                f"{DOC_TYPE[row.kind]} {ident} appears again (first at {first[0]} line {first[1]})"))
             elif ident:
                 seen[key] = (row.sheet, row.line)
                 if row.kind in DB_NAME and ID_RE.match(ident):
                     db_name = DB_NAME[row.kind](ident)
                     owner = db_owner[row.kind].setdefault(db_name, (ident, f"at {row.sheet} line {row.line}"))
                     if owner[0] != ident:
-                        reasons.append(f"{DOC_TYPE[row.kind]} {ident} would share database {db_name} with "
-                                       f"{DOC_TYPE[row.kind]} {owner[0]} ({owner[1]}): ids must differ in more "
-                                       f"than upper and lower case")
+                        reasons.append((f"{DOC_TYPE[row.kind]} {ident} 会与 {DOC_TYPE[row.kind]} {owner[0]}"
+                                        f"({owner[1]})共用数据库 {db_name}:id 不能只有大小写不同",
+                                        f"{DOC_TYPE[row.kind]} {ident} would share database {db_name} with "
+                                        f"{DOC_TYPE[row.kind]} {owner[0]} ({owner[1]}): ids must differ in more "
+                                        f"than upper and lower case"))
             doc = {"_id": f"{DOC_TYPE[row.kind]}:{ident}", "type": DOC_TYPE[row.kind], "name": v.get("name", "")}
             if row.kind == "counties" and v.get("prefecture_id"):
                 pid = v["prefecture_id"]
                 if pid not in in_file["prefectures"] and pid not in prefectures_known:
-                    reasons.append(f"prefecture {pid} is neither in the registry nor in this import")
+                    reasons.append((f"市州 prefecture {pid} 既不在名册中,也不在本次导入中",
+                                    f"prefecture {pid} is neither in the registry nor in this import"))
                 doc["prefecture_id"] = pid
             if row.kind == "schools":
                 cid = v.get("county_id", "")
@@ -294,23 +309,26 @@ class RegistryAdmin:
                 prefecture_id = (county_row.values.get("prefecture_id") if county_row
                                  else (county_docs.get(cid) or {}).get("prefecture_id"))
                 if cid and county_row is None and cid not in county_docs:
-                    reasons.append(f"county {cid} is neither in the registry nor in this import")
+                    reasons.append((f"县 county {cid} 既不在名册中,也不在本次导入中",
+                                    f"county {cid} is neither in the registry nor in this import"))
                 opened, closed = v.get("opened", ""), v.get("closed", "")
                 for column, text in (("opened", opened), ("closed", closed)):
                     if text:
-                        problem = _check_date(text, column)
-                        if problem:
-                            reasons.append(problem)
+                        wrong = _check_date(text, column)
+                        if wrong:
+                            reasons.append(wrong)
                 if opened and closed and not reasons and closed < opened:
-                    reasons.append(f"closed {closed} is before opened {opened}")
+                    reasons.append((f"关闭日期 {closed} 早于开办日期 {opened}",
+                                    f"closed {closed} is before opened {opened}"))
                 doc.update(county_id=cid, prefecture_id=prefecture_id, opened=opened or None)
                 if "closed" in v:
                     doc["closed"] = closed or None
             unknown = set(v) - set(required) - set(COLUMNS[row.kind]["optional"])
             if unknown:
-                reasons.append(f"unknown columns: {', '.join(sorted(unknown))}")
-            for reason in reasons:
-                problems.append({"sheet": row.sheet, "line": row.line, "reason": reason})
+                reasons.append((f"未知的列:{'、'.join(sorted(unknown))}",
+                                f"unknown columns: {', '.join(sorted(unknown))}"))
+            for zh, en in reasons:
+                problems.append(problem(row.sheet, row.line, zh, en))
             if not reasons:
                 docs.append(doc)
         return docs, problems
