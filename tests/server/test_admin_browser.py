@@ -107,3 +107,110 @@ def test_admin_signs_in_imports_creates_a_user_and_sees_sync_health(page, admin_
         assert action in text
     couch.delete_user(f"bt{run}")
     couch.db(f"school_bs{run}").delete_database()
+
+
+# -- friendly failures (issue 13, item 6) ---------------------------------------------------------
+
+@pytest.fixture
+def small_area(couch):
+    """A county with one school, a device at it, and accounts: a teacher, the county's officer."""
+    run = uuid.uuid4().hex[:8]
+    c, p, s = f"fc{run}", f"fp{run}", f"fc{run}s1"
+    provision_core(couch)
+    couch.db("registry").bulk_docs([
+        {"_id": f"prefecture:{p}", "type": "prefecture", "name": "雅安市"},
+        {"_id": f"county:{c}", "type": "county", "prefecture_id": p, "name": "芦山县"},
+        {"_id": f"school:{s}", "type": "school", "county_id": c, "prefecture_id": p, "name": "芦山县第一小学",
+         "opened": "2020-01-01", "closed": None},
+        {"_id": f"device:dev{run}", "type": "device", "school_id": s, "status": "active", "label": "王老师的平板"}])
+    names = {"teacher": f"ft{run}", "officer": f"fo{run}"}
+    couch.put_user(names["teacher"], password=PASSWORD, roles=[f"school:{s}"])
+    couch.put_user(names["officer"], password=PASSWORD, roles=[f"county:{c}"])
+    yield {"c": c, "p": p, "s": s, "device": f"dev{run}", "run": run, **names}
+    for name in names.values():
+        couch.delete_user(name)
+
+
+def sign_in(page, name: str) -> None:
+    page.fill("input[name=name]", name)
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+
+
+def test_a_teacher_opening_a_county_page_gets_a_chinese_403_page_with_a_way_back(page, small_area):
+    page.goto(f"/counties/{small_area['c']}")
+    assert "/login" in page.url
+    sign_in(page, small_area["teacher"])
+    page.wait_for_selector("#error-page")
+    assert page.locator("#error-page").get_attribute("data-code") == "403"
+    assert page.locator("html").get_attribute("lang") == "zh-CN"
+    assert page.locator("h1").inner_text() == "没有权限查看此页面"
+    assert '{"code"' not in page.content()
+    assert page.locator("#back-to-landing").get_attribute("href") == "/app/"  # a teacher's landing page
+    assert "/login" in page.locator("#sign-in-other").get_attribute("href")
+    page.click("#lang-switch")  # the same page in English
+    assert page.locator("h1").inner_text() == "You may not open this page"
+
+
+def test_the_verification_upload_ends_on_a_results_page(page, small_area, tmp_path):
+    listed = tmp_path / "health-list.csv"
+    listed.write_text(f"school_id,date,suspected,confirmed\n{small_area['s']},2026-11-18,2,0\n")
+    page.goto(f"/counties/{small_area['c']}")
+    sign_in(page, small_area["officer"])
+    form = page.locator("form[action$='/verification']").first
+    form.locator("input[type=file]").set_input_files(str(listed))
+    form.locator("button[type=submit]").click()
+    page.wait_for_selector("#verification-result")
+    assert page.url.endswith(f"/counties/{small_area['c']}/verification")
+    assert page.locator("#upload-saved").is_visible()
+    assert page.locator("#verification-counts td.matched").inner_text() == "1"  # no confirmed cases on either side
+    assert page.locator("#verification-counts td.mismatched").inner_text() == "1"
+    row = page.locator(f"#mismatches tr[data-school='{small_area['s']}']")
+    assert "芦山县第一小学" in row.inner_text() and "名单有、学校未报" in row.inner_text()
+    assert page.locator("#back-to-county").get_attribute("href") == f"/counties/{small_area['c']}"
+
+    # a bad list: nothing stored, each line's problem shown, on the same page
+    bad = tmp_path / "bad-list.csv"
+    bad.write_text("school_id,date,suspected,confirmed\nnot-ours,2026-11-18,2,0\n")
+    page.set_input_files("#verification-upload input[type=file]", str(bad))
+    page.click("#verification-upload button[type=submit]")
+    page.wait_for_selector("#upload-refused")
+    assert "not-ours" in page.locator("#upload-errors").inner_text()
+
+
+def test_revoking_a_device_asks_first_cancel_keeps_it_confirm_revokes(page, admin_account, small_area, couch):
+    page.goto(f"/admin/schools/{small_area['s']}")
+    sign_in(page, admin_account)
+    page.wait_for_selector("#devices")
+    record = f"device:{small_area['device']}"
+    revoke = page.locator("#devices button.revoke")
+
+    revoke.click()
+    dialog = page.locator("#confirm-dialog")
+    assert dialog.is_visible() and small_area["device"] in dialog.inner_text()
+    page.click("#confirm-dialog-cancel")
+    assert not dialog.is_visible()
+    page.reload()
+    assert couch.db("registry").get(record)["status"] == "active"
+    assert page.locator("#devices button.revoke").count() == 1
+
+    page.locator("#devices button.revoke").click()
+    page.click("#confirm-dialog-ok")
+    page.wait_for_selector("p.message")
+    assert couch.db("registry").get(record)["status"] == "revoked"
+    assert page.locator("#devices button.revoke").count() == 0
+
+
+def test_the_audit_log_shows_chinese_as_chinese(page, admin_account, couch):
+    from server.audit import AuditLog
+
+    target = f"user:wang_{uuid.uuid4().hex[:8]}"
+    AuditLog(couch).record(who=admin_account, action="user.update", target=target,
+                           before={"display_name": "wang"}, after={"display_name": "王老师"})
+    page.goto(f"/admin/audit?target={target}")
+    sign_in(page, admin_account)
+    page.wait_for_selector("table.audit")
+    text = page.locator("table.audit").inner_text()
+    assert "王老师" in text and "\\u738b" not in text
+    answer = page.request.get(page.locator("a", has_text="CSV").get_attribute("href"))
+    assert answer.status == 200 and "王老师" in answer.text()
