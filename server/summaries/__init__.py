@@ -47,9 +47,22 @@ def trend_rows(trend: dict) -> list[dict]:
              "previous_to": trend["previous_to"]} for name, value in trend["current"].items()]
 
 
+def county_page_tables(service: SummaryService, county_id: str, start, end) -> dict[str, list[dict]]:
+    """The county page's other tables, for its exports."""
+    from server.alerts import alert_service  # late: the alerts package imports this one
+    from server.verification.service import VerificationService
+
+    return {"schools": service.county_schools(county_id, start, end)["schools"],
+            "missing": service.missing(county_id, end)["missing"],
+            "alerts": [{k: v for k, v in alert.items() if k != "detail"}
+                       for alert in alert_service().alerts(county_id, end)["alerts"]],
+            "mismatches": VerificationService(service).report(county_id).get("mismatches") or []}
+
+
 def send_answer(answer: dict, tables: dict, args: dict, filename: str):
     try:
-        return export(answer, tables, fmt=args["format"], table=args.get("table"), filename=filename)
+        return export(answer, tables, fmt=args["format"], table=args.get("table"), filename=filename,
+                      lang=args.get("lang"))
     except KeyError:
         abort(422, message=f"no table {args.get('table')!r}; tables: {', '.join(tables)}")
 
@@ -59,14 +72,20 @@ def send_answer(answer: dict, tables: dict, args: dict, filename: str):
 @blp.arguments(DateRangeArgs, location="query")
 def county_summary(args, county_id: str):
     """Per day: schools expected, reports received, zero reports, completeness, on-time, totals,
-    rates, missing schools; the total over the range; the last day against the 7 before it."""
+    rates, missing schools; the total over the range; the last day against the 7 before it.
+
+    As CSV/XLSX, the county page's tables too (one sheet each in XLSX): ``schools`` over the
+    range, and on the last day ``missing``, ``alerts`` and the verification ``mismatches``."""
     require_county(county_id)
     start, end = DateRangeArgs.resolve(args, local_today())
+    service = summary_service()
     try:
-        answer = summary_service().county_daily(county_id, start, end)
+        answer = service.county_daily(county_id, start, end)
     except UnknownArea:
         abort(404, message=f"no county {county_id!r} in the registry")
     tables = {"days": answer["days"], "total": [answer["total"]], "trend": trend_rows(answer["trend"])}
+    if args["format"] != "json":
+        tables.update(county_page_tables(service, county_id, start, end))
     return send_answer(answer, tables, args, f"county-{county_id}-{start}-{end}")
 
 

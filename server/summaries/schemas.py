@@ -6,15 +6,17 @@ from datetime import date, timedelta
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
-from server.summaries.export import FORMATS
+from server.summaries.export import FORMATS, LANGS
 from server.summaries.service import MAX_RANGE_DAYS
 
 
 class ExportArgs(Schema):
-    """``format=json|csv|xlsx`` (JSON by default); ``table`` picks the CSV table."""
+    """``format=json|csv|xlsx`` (JSON by default); ``table`` picks the CSV table; ``lang=zh|en``
+    the language of a CSV/XLSX's headers and labels (default: the page's, else Chinese)."""
 
     format = fields.String(load_default="json", validate=validate.OneOf(FORMATS))
     table = fields.String(load_default=None)
+    lang = fields.String(load_default=None, validate=validate.OneOf(LANGS))
 
 
 class DateRangeArgs(ExportArgs):

@@ -36,7 +36,7 @@ MISSING_LOOKBACK_DAYS = 60  # how far back "missing N school days in a row" is c
 LEVELS = ("county", "prefecture", PROVINCE)
 
 __all__ = ["COUNT_FIELDS", "LEVELS", "MAX_RANGE_DAYS", "Calendar", "School", "SummaryService", "UnknownArea",
-           "date_range", "rates"]
+           "date_range", "rates", "total_of"]
 
 
 class UnknownArea(LookupError):
@@ -105,6 +105,11 @@ def _total(days: list[dict]) -> dict:
     total = _finish(total)
     total["school_days"] = sum(1 for d in days if d.get("school_day", True) and d["schools_expected"])
     return total
+
+
+def total_of(days: list[dict]) -> dict:
+    """The total over some of a summary's days (e.g. without a day still in progress)."""
+    return _total(days)
 
 
 def _trend(days: list[dict], end: date) -> dict:
@@ -424,11 +429,23 @@ class SummaryService:
             return max(stamps, key=lambda s: cast(dt.datetime, parse_utc(s))), "report_received"  # all parse
         return None, None
 
+    def sync_health(self, county_id: str) -> dict:
+        """Admin → Sync health's answer for the county's schools (every school, ``days=0``)."""
+        from server.admin.sync_health import SyncHealth  # late: server.admin imports the pages
+
+        return SyncHealth(self.couch).report(days=0, county_id=county_id)
+
     def missing(self, county_id: str, day: date) -> dict:
         """Every school expected on ``day`` without a report, how many school days in a row it has
         been missing (counting ``day``, up to ``MISSING_LOOKBACK_DAYS`` back), when it last synced,
         and whether it is silent (synced after the deadline, no report: ``not_reported``) or out of
-        touch (no sync since the deadline: ``not_synced``; the report may be waiting on a device)."""
+        touch (no sync since the deadline: ``not_synced``; the report may be waiting on a device).
+
+        The last sync is Admin → Sync health's, by the same rule from the same answer (its
+        minute-long cache included): the device status mirrors of the school's devices that
+        are not revoked, moved onto the server's clock; a school none of whose devices has
+        reported a status has never synced (a report's ``received_at`` is not used: the two
+        pages would disagree)."""
         snap = self.snapshot()
         county = self.county(county_id)
         calendar = snap.calendar_for(county_id)
@@ -436,9 +453,12 @@ class SummaryService:
         reported = self._reported_by_day(county_id, first, day)
         school_days = [d for d in reversed(date_range(first, day)) if calendar.is_school_day(d)]
         deadline = self._deadline_utc(day)
-        rows = []
+        rows: list[dict] = []
+        sync_as_of = None
         if calendar.is_school_day(day):
-            device_syncs = self.device_syncs(county_id)
+            health = self.sync_health(county_id)
+            sync_as_of = health["generated_at"]
+            device_syncs = {row["school_id"]: row["last_sync_at"] for row in health["schools"]}
             for school in sorted(snap.schools_of(county_id), key=lambda s: s.id):
                 key = day.isoformat()
                 if not school.open_on(key) or school.id in reported.get(key, set()):
@@ -452,7 +472,8 @@ class SummaryService:
                         last_report = past_key
                         break
                     streak += 1
-                synced_at, source = self.last_sync(school.id, device_syncs=device_syncs)
+                synced_at = device_syncs.get(school.id)
+                source = "device_status" if synced_at else None
                 synced = parse_utc(synced_at)
                 status = "not_reported" if synced and synced >= deadline else "not_synced"
                 rows.append({"school_id": school.id, "name": school.name, "consecutive_school_days": streak,
@@ -462,4 +483,4 @@ class SummaryService:
         return {"county_id": county_id, "name": county.get("name") or county_id, "date": day.isoformat(),
                 "school_day": calendar.is_school_day(day), "schools_expected": len(expected),
                 "deadline": self._deadline_utc(day).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "lookback_days": MISSING_LOOKBACK_DAYS, "missing": rows}
+                "lookback_days": MISSING_LOOKBACK_DAYS, "sync_as_of": sync_as_of, "missing": rows}

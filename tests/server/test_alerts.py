@@ -97,5 +97,5 @@ def test_an_officer_acknowledges_an_alert_with_a_note(demo):
     assert client.post("/api/v1/alerts/garbage/ack", json={"note": "x"}).status_code == 404
     # the export has the same rows
     xlsx = client.get("/api/v1/alerts", query_string={"county": county, "date": day.isoformat(), "format": "xlsx"})
-    rows = list(load_workbook(io.BytesIO(xlsx.data), read_only=True)["alerts"].iter_rows(values_only=True))
+    rows = list(load_workbook(io.BytesIO(xlsx.data), read_only=True).worksheets[0].iter_rows(values_only=True))
     assert [r[0] for r in rows[1:]] == [a["id"] for a in again["alerts"]]
