@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -13,6 +14,7 @@ CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 PASSWORD = "browser-admin-pw"
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = [pytest.mark.browser,
               pytest.mark.skipif(not os.path.exists(CHROMIUM), reason=f"{CHROMIUM} is missing")]
@@ -148,6 +150,8 @@ def test_a_teacher_opening_a_county_page_gets_a_chinese_403_page_with_a_way_back
     assert '{"code"' not in page.content()
     assert page.locator("#back-to-landing").get_attribute("href") == "/app/"  # a teacher's landing page
     assert "/login" in page.locator("#sign-in-other").get_attribute("href")
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "error-403-zh.png"), full_page=True)
     page.click("#lang-switch")  # the same page in English
     assert page.locator("h1").inner_text() == "You may not open this page"
 
@@ -168,6 +172,8 @@ def test_the_verification_upload_ends_on_a_results_page(page, small_area, tmp_pa
     row = page.locator(f"#mismatches tr[data-school='{small_area['s']}']")
     assert "芦山县第一小学" in row.inner_text() and "名单有、学校未报" in row.inner_text()
     assert page.locator("#back-to-county").get_attribute("href") == f"/counties/{small_area['c']}"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "verification-result-zh.png"), full_page=True)
 
     # a bad list: nothing stored, each line's problem shown, on the same page
     bad = tmp_path / "bad-list.csv"
@@ -188,6 +194,8 @@ def test_revoking_a_device_asks_first_cancel_keeps_it_confirm_revokes(page, admi
     revoke.click()
     dialog = page.locator("#confirm-dialog")
     assert dialog.is_visible() and small_area["device"] in dialog.inner_text()
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "admin-revoke-confirm.png"))
     page.click("#confirm-dialog-cancel")
     assert not dialog.is_visible()
     page.reload()
