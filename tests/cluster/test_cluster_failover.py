@@ -195,7 +195,9 @@ def test_worker_loses_nothing_when_a_node_goes_down_and_comes_back(cluster, tmp_
     with CouchClient(node1) as couch1, CouchClient(node3) as couch3:
         manifest = load(couch1, shape)  # provisions every database, writes through device accounts
         before_outage = dict(manifest.expected)
-        assert len(before_outage) > 80 and manifest.conflicts and manifest.v1_reports
+        # most of 12 schools x 10 school days (the demo has schools that never synced or
+        # went offline), with conflicting edits and old-version reports among them
+        assert len(before_outage) > 60 and manifest.conflicts and manifest.v1_reports
         worker = SupervisedWorker(node1, tmp_path / "worker.log")
         try:
             # node2 goes down while the worker is processing the first two weeks
