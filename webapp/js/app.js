@@ -17,6 +17,7 @@ let store = null;
 let syncer = null;
 let view = { name: 'home' };
 let renderQueued = false;
+let syncNotice = null;  // what "sync now" found (no connection), shown in the sync bar until online
 
 function utcOffset() { const e = device.enrolment(); return e && e.utc_offset_minutes != null ? e.utc_offset_minutes : 480; }
 function today() { return clock.schoolDate(utcOffset()); }
@@ -45,7 +46,13 @@ function queueHome() {
   setTimeout(() => { renderQueued = false; if (root.dataset.screen === 'home' && view.name === 'home') { render(); } }, 150);
 }
 
-function go(next) { view = next; render(); }
+/** Show another screen; a form being left first writes what was typed to its draft. */
+async function go(next) {
+  const leaving = view;
+  if (leaving.flush) { await leaving.flush(); }
+  view = next;
+  render();
+}
 
 function header() {
   const e = device.enrolment();
@@ -107,7 +114,7 @@ function enrolScreen() {
 
 function whoScreen() {
   const e = device.enrolment();
-  const box = h('div', { class: 'card', id: 'pin-box' });
+  const box = h('div', { id: 'pin-box' });  // a card once a name is tapped, not an empty box before
   const list = h('ul', { class: 'roster' }, (e.roster || []).map((teacher) => h('li', {},
     h('button', { class: 'btn big roster-name', dataset: { username: teacher.username }, onclick: () => pinPrompt(teacher, box) }, teacher.display_name))));
   const refresh = h('button', { class: 'btn small', id: 'roster-refresh', onclick: async () => {
@@ -141,6 +148,7 @@ function pinPrompt(teacher, box) {
     device.setTeacher(teacher.username);
     go({ name: 'home' });
   });
+  box.classList.add('card');
   box.replaceChildren(form);
   pin.focus();
 }
@@ -155,6 +163,7 @@ function fmtTime(iso) {
 
 async function syncBar() {
   const s = syncer.state;
+  if (s.online) { syncNotice = null; }
   const waiting = await store.waitingCount();
   const status = s.revoked ? t('revoked') : !s.online ? t('offline') : s.active ? t('syncing') : t('online');
   return h('section', { class: 'sync-bar' + (s.revoked ? ' revoked' : ''), id: 'sync-bar', dataset: { online: String(s.online), revoked: String(s.revoked) } },
@@ -162,7 +171,17 @@ async function syncBar() {
     h('p', {}, t('last_synced') + ': ', h('span', { id: 'last-synced' }, fmtTime(s.lastSyncAt)),
       ' · ' + t('waiting_n') + ': ', h('strong', { id: 'waiting-count' }, String(waiting))),
     s.lastError && !s.revoked ? h('p', { class: 'help' }, s.lastError) : null,
-    h('button', { class: 'btn', id: 'sync-now', disabled: s.revoked, onclick: () => { syncer.syncNow(); } }, t('sync_now')));
+    syncNotice && !s.online && !s.revoked ? h('p', { class: 'sync-message', id: 'sync-message', role: 'status' }, t(syncNotice)) : null,
+    h('button', { class: 'btn', id: 'sync-now', disabled: s.revoked, onclick: syncNowPressed }, t('sync_now')));
+}
+
+async function syncNowPressed(ev) {
+  const button = ev.currentTarget;
+  button.disabled = true;
+  await syncer.syncNow();
+  // No answer from the service: say so, and that nothing is lost (the bar re-renders).
+  syncNotice = syncer.state.online ? null : 'sync_offline';
+  if (root.dataset.screen === 'home') { render(); }
 }
 
 function schoolName(schoolId) {
@@ -198,13 +217,35 @@ async function homeScreen() {
       h('button', { class: 'btn primary big', id: 'new-inspection', onclick: () => go({ name: 'form', form: 'inspection', date: today() }) }, t('new_inspection')))
     : h('section', { class: 'actions' },
       h('button', { class: 'btn primary big', id: 'new-daily', onclick: () => go({ name: 'form', form: 'daily_health', date: today() }) }, t('new_daily')),
-      h('button', { class: 'btn big zero', id: 'zero-today', onclick: () => go({ name: 'form', form: 'daily_health', date: today(), zero: true }) }, t('zero_today')),
+      h('button', { class: 'btn big zero', id: 'zero-today', onclick: () => zeroReport(today()) }, t('zero_today')),
       h('button', { class: 'btn big', id: 'new-incident', onclick: () => go({ name: 'form', form: 'incident', date: today() }) }, t('new_incident')));
   const list = records.length
     ? h('ul', { class: 'records', id: 'records' }, records.map(recordItem))
     : h('p', { class: 'help', id: 'records' }, t('no_records'));
   return h('main', { dataset: { screen: 'home' } }, await syncBar(), actions, h('h2', {}, t('records')), list,
     h('p', { class: 'footer' }, t('device') + ': ' + device.enrolment().device.slice(0, 15) + '… · v' + APP_VERSION));
+}
+
+/**
+ * A zero report for `date`: a day already filed is not silently reopened as it was. Say so
+ * and offer to correct it as a zero report (the box ticked), or cancel. Resolves true when
+ * the zero report is to go ahead.
+ */
+async function confirmZeroOnFiled(schema, date) {
+  const filed = await store.getDoc(makeId(schema, date));
+  if (!filed) { return true; }
+  const zero = zeroRule(schema);
+  const already = zero && filed.data && filed.data[zero.flag] === true;
+  const answer = await modal(t(already ? 'zero_filed_zero' : 'zero_filed', { date }), [
+    { label: t('cancel'), value: 'cancel' }, { label: t('zero_correct'), value: 'correct', primary: true }]);
+  return answer === 'correct';
+}
+
+async function zeroReport(date) {
+  let schema = null;
+  try { schema = await loadSchema('daily_health'); } catch (err) { schema = null; }  // the form screen says why
+  if (schema && !(await confirmZeroOnFiled(schema, date))) { return; }
+  go({ name: 'form', form: 'daily_health', date, zero: true, zeroDocId: schema ? makeId(schema, date) : null });
 }
 
 // --- a form ---------------------------------------------------------------------------
@@ -222,7 +263,6 @@ async function formScreen(v) {
   let docId = v.docId || makeId(schema, date);
   let existing = null;
   let data = {};
-  let saveTimer = null;
   const body = h('div', { id: 'form-body' });
   const banner = h('p', { class: 'err', role: 'alert', id: 'form-error' });
   let formView = null;
@@ -251,7 +291,8 @@ async function formScreen(v) {
     // Re-rendered in place (language switch): keep what is typed, even before the draft is saved.
     const kept = v.data && v.docId === docId ? v.data : null;
     data = kept || JSON.parse(JSON.stringify((draft && draft.data) || (existing && existing.data) || {}));
-    if (v.zero && !existing) { applyZero(schema, data, true); }
+    // A zero report ticks the box: on a new day, or on a filed day the teacher chose to correct as zero.
+    if (v.zero && !kept && (!existing || v.zeroDocId === docId)) { applyZero(schema, data, true); }
     const zero = zeroRule(schema);
     if (zero && data[zero.flag] === undefined) { data[zero.flag] = false; }  // a report is not a zero report unless said
     if (visits) {
@@ -266,24 +307,49 @@ async function formScreen(v) {
     Object.assign(v, { docId, date, data });
     submitBtn.textContent = existing ? t('submit_correction') : t('submit');
   };
-  const scheduleDraft = () => {
-    clearTimeout(saveTimer);
-    saveTimer = setTimeout(async () => {
-      await store.saveDraft(docId, { form: v.form, date: dated ? date : null, data, author: teacher.username, base_rev: existing ? existing._rev : null,
-        ...(visits ? { school_id: schoolId } : {}) });
-      status.textContent = t('draft_saved');
-    }, 300);
+  // Every change is written to the draft at once (one write at a time, the last one with
+  // everything typed), and leaving the form waits for it: a draft reopened, even right
+  // after "back" or a reload, has every value typed.
+  let saving = null;
+  let dirty = false;
+  const writeDraft = async () => {
+    try {
+      while (dirty) {
+        dirty = false;
+        await store.saveDraft(docId, { form: v.form, date: dated ? date : null, data, author: teacher.username, base_rev: existing ? existing._rev : null,
+          ...(visits ? { school_id: schoolId } : {}) });
+        status.textContent = t('draft_saved');
+      }
+    } catch (err) {
+      status.textContent = String(err.message || err);
+    } finally {
+      saving = null;
+    }
   };
+  const scheduleDraft = () => {
+    dirty = true;
+    if (!saving) { saving = writeDraft(); }
+  };
+  const flush = () => saving || Promise.resolve();
+  v.flush = flush;
   const status = h('p', { class: 'help', id: 'draft-status' });
   const dateInput = dated ? h('input', { type: 'date', id: 'report-date', value: date, max: clock.schoolDate(utcOffset(), 1),
     onchange: async (ev) => {
-      if (!ev.target.value) { return; }
-      date = ev.target.value;
-      if (!randomId) { docId = makeId(schema, date); await load(); }
+      const next = ev.target.value;
+      if (!next) { return; }
+      if (randomId) { date = next; return; }
+      await flush();  // the draft of the day being left keeps what was typed there
+      const zero = zeroRule(schema);
+      v.zero = Boolean(zero && data[zero.flag] === true);
+      if (v.zero && !(await confirmZeroOnFiled(schema, next))) { ev.target.value = date; return; }
+      date = next;
+      docId = makeId(schema, date);
+      v.zeroDocId = v.zero ? docId : null;
+      await load();
     } }) : null;
   const submitBtn = h('button', { class: 'btn primary big', id: 'submit', type: 'button' }, t('submit'));
   submitBtn.onclick = async () => {
-    clearTimeout(saveTimer);
+    await flush();  // no draft write may land after the submitted document
     const issues = validateData(schema, data);
     const first = formView.showIssues(issues);
     schoolError.textContent = visits && !schoolId ? t('required_school') : '';

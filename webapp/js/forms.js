@@ -332,13 +332,22 @@ export class FormView {
       this.checklist.items.map((item) => h('option', { value: item.id, selected: entry[sub] === item.id }, item.label)));
   }
 
-  /** Counts covered by a zero report are locked at 0 while it is on. */
+  /**
+   * While the zero report is on, the counts its `zero_when` rule covers are locked at 0, and
+   * every other count says it is still to be filled in (a zero report does not cover it,
+   * e.g. students back from affected areas and being followed).
+   */
   applyLocks() {
     if (!this.zero) { return; }
     const on = this.data[this.zero.flag] === true;
-    for (const f of this.zero.fields) {
-      const input = this.inputs[f];
-      if (input) { input.disabled = on; input.closest('.field').classList.toggle('locked', on); }
+    for (const [name, input] of Object.entries(this.inputs)) {
+      if (input.type !== 'number') { continue; }
+      const field = input.closest('.field');
+      const covered = this.zero.fields.indexOf(name) !== -1;
+      if (covered) { input.disabled = on; field.classList.toggle('locked', on); continue; }
+      let note = field.querySelector('.zero-note');
+      if (on && !note) { note = h('p', { class: 'zero-note' }, t('zero_still_needed')); input.before(note); }
+      if (!on && note) { note.remove(); }
     }
   }
 

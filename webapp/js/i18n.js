@@ -80,6 +80,11 @@ const STRINGS = {
   required_school: { zh: '请选择被检查的学校', en: 'Choose the school inspected' },
   visit_date: { zh: '检查日期', en: 'Date of the visit' },
   checklist_answered: { zh: '已检查 {n}/{total} 项', en: '{n} of {total} items checked' },
+  zero_filed: { zh: '{date} 的报告已提交。要把它更正为零报告(今日无异常)吗?', en: 'The report for {date} is already filed. Correct it as a zero report (nothing abnormal)?' },
+  zero_filed_zero: { zh: '{date} 已提交零报告。要打开它进行更正吗?', en: 'A zero report for {date} is already filed. Open it to correct it?' },
+  zero_correct: { zh: '更正为零报告', en: 'Correct as a zero report' },
+  zero_still_needed: { zh: '零报告也需填写', en: 'Still needed in a zero report' },
+  sync_offline: { zh: '没有网络连接,暂时无法同步。报告已安全保存在本机,联网后会自动发送。', en: 'No connection, so nothing can be sent now. Your reports are safe on this device and will be sent by themselves when there is a connection.' },
   history_auto: { zh: '(随状态自动记录)', en: '(recorded when the status changes)' },
 };
 

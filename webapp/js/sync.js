@@ -97,7 +97,12 @@ export class SyncManager {
   }
 
   /** "Sync now": restart the push and pull the window; resolves when the pull is done. */
-  syncNow() { this.refreshedAt = 0; this.restart(); return this.cycling || Promise.resolve(); }
+  syncNow() {
+    if (!navigator.onLine) { this.markOffline(); }  // said at once, not after a failed request
+    this.refreshedAt = 0;
+    this.restart();
+    return this.cycling || Promise.resolve();
+  }
 
   /** Ask for the roster at once (the "refresh list" button); a 401 revokes as elsewhere. */
   async refreshNow() {
