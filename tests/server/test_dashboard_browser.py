@@ -169,6 +169,9 @@ def test_county_workspace_answers_the_morning_questions(site, tmp_path, width):
             assert axes["labels"] == ["日期", "完整率 (%)", "发热率 / 缺勤率 (%)"]
             assert re.fullmatch(r"\d{1,2}月\d{1,2}日", axes["first"]), axes
             assert axes["legend"] == ["日期", "完整率", "发热率", "缺勤率"]
+            # the alerts and the review queue are a click away, for this county
+            assert page.get_attribute("#to-alerts", "href") == f"/alerts?county={county}&date={day['date']}"
+            assert page.get_attribute("#to-reviews", "href") == f"/reviews?county={county}"
             text = page.inner_text("body")
             assert not re.search(r"\d{4}-\d{2}-\d{2}T\d{2}:", text)  # no raw UTC stamps
             assert f"{when.year}年{when.month}月{when.day}日" in text
