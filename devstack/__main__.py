@@ -103,12 +103,14 @@ def main() -> int:
     host, port = os.environ.get("HOST", "127.0.0.1"), os.environ.get("PORT", "8000")
     embedded = None
     couchdb_url = os.environ.get("COUCHDB_URL")
-    if not couchdb_url:
-        print("Starting the embedded CouchDB-compatible server (pouchdb-server) ...", flush=True)
-        embedded = EmbeddedCouch(var_dir / "couchdb").start()
-        couchdb_url = embedded.url
     children: list[Child] = []
+    # From the start: a stop while the demo loads must shut down what already runs.
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
+        if not couchdb_url:
+            print("Starting the embedded CouchDB-compatible server (pouchdb-server) ...", flush=True)
+            embedded = EmbeddedCouch(var_dir / "couchdb")
+            couchdb_url = embedded.start().url
         with CouchClient(couchdb_url) as couch:
             accounts = prepare_data(couch, var_dir)
         env = dict(os.environ, COUCHDB_URL=couchdb_url, VAR_DIR=str(var_dir), HOST=host, PORT=port,
@@ -122,12 +124,14 @@ def main() -> int:
             print(f"! the service did not come up; see {var_dir / 'web.log'}", file=sys.stderr)
             return 1
         print_banner(base, embedded, var_dir, accounts)
-        signal.signal(signal.SIGTERM, _stop_on_sigterm)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
         print("\nStopping ...", flush=True)
     finally:
+        # A second Ctrl-C (or SIGTERM) must not cut the shutdown short and leave servers running.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
         for child in reversed(children):
             child.stop()
         if embedded:
