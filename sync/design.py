@@ -119,6 +119,18 @@ OPS_DESIGN = {
   emit([doc.db, doc.doc_id || '', doc.type], doc.status || null);
 }""",
         },
+        # Early warnings in alarm (sync/early_warning.py): a county's, a prefecture's or the
+        # province's over a date range in one range query.
+        "early_warnings": {
+            "map": """function (doc) {
+  if (doc.type !== 'early_warning' || !doc.alarm) { return; }
+  var v = {scope: doc.scope, owner: doc.owner, school_id: doc.school_id, county_id: doc.county_id,
+           alarms: doc.alarms};
+  emit(['county', doc.county_id || '', doc.date], v);
+  emit(['prefecture', doc.prefecture_id || '', doc.date], v);
+  emit(['province', '', doc.date], v);
+}""",
+        },
         # The worker's copies of the devices' status docs (sync/device_status.py): a county's
         # (or the province's) devices in one range query, instead of one read per school database.
         "device_status_by_school": {

@@ -43,6 +43,8 @@ class WorkerSettings:
     #: Databases processed at once (threads). The work is waiting on CouchDB, mostly on
     #: many small requests per school database; one database is never in two threads.
     concurrency: int = 4
+    #: Recompute early warnings (EARS C1/C2/C3, sync/early_warning.py) after each batch.
+    early_warning: bool = True
 
     def __post_init__(self) -> None:
         if not 1 <= self.shard_index <= self.shard_count:
@@ -65,7 +67,8 @@ class WorkerSettings:
     def from_env(cls, environ: Mapping[str, str] | None = None, **overrides: Any) -> WorkerSettings:
         """Read ``COUCHDB_URL`` (required), ``WORKER_SHARD``, ``WORKER_BATCH_SIZE``,
         ``WORKER_POLL_INTERVAL``, ``REPORT_DEADLINE_LOCAL``, ``LOCAL_UTC_OFFSET_MINUTES``,
-        ``WORKER_MAX_ATTEMPTS``, ``WORKER_METRICS_PORT``, ``WORKER_DB_PATTERN`` and ``WORKER_CONCURRENCY``;
+        ``WORKER_MAX_ATTEMPTS``, ``WORKER_METRICS_PORT``, ``WORKER_DB_PATTERN``, ``WORKER_CONCURRENCY``
+        and ``WORKER_EARLY_WARNING`` (0 turns it off);
         ``overrides`` win.
 
         Raises ``KeyError`` when ``COUCHDB_URL`` is missing, ``ValueError`` for a bad value.
@@ -88,6 +91,7 @@ class WorkerSettings:
             metrics_port=int(port) if port else None,
             db_pattern=env.get("WORKER_DB_PATTERN") or None,
             concurrency=int(env.get("WORKER_CONCURRENCY", "4")),
+            early_warning=env.get("WORKER_EARLY_WARNING", "1").strip().lower() not in {"0", "false", "no", "off"},
         )
         values.update(overrides)
         return cls(**values)

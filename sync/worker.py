@@ -31,6 +31,7 @@ from sync.checkpoint import Checkpointer
 from sync.conflicts import ConflictResolver
 from sync.couch import CouchClient
 from sync.device_status import DEVICE_STATUS_PREFIX, build_mirror, mirror_changed
+from sync.early_warning import EarlyWarningUpdater
 from sync.errors import BadRequest, CouchError, CouchHTTPError, CouchUnavailable, Forbidden, NotFound, Unauthorized
 from sync.feeds import DatabaseDiscovery, DbQueue
 from sync.merge import is_worker_tombstone
@@ -57,7 +58,8 @@ CLUSTER_RECHECK_S = 2.0
 # How many databases' backlogs the status doc lists (largest first).
 STATUS_LAG_DBS = 50
 # Not reports: never made canonical (device status docs are mirrored into ops instead).
-SKIPPED_PREFIXES = ("_design/", "config:", "conflict_notice:", DEVICE_STATUS_PREFIX)
+# The service's own documents in a school database (requests from the county office among them).
+SKIPPED_PREFIXES = ("_design/", "config:", "conflict_notice:", "request:", DEVICE_STATUS_PREFIX)
 
 
 class SchoolNotRegistered(LookupError):
@@ -175,6 +177,8 @@ class Worker:
         self.resolver = ConflictResolver(client, metrics=self.metrics)
         self.reports = client.db(REPORTS_DB)
         self.ops = client.db(OPS_DB)
+        self.early_warning: EarlyWarningUpdater | None = (
+            EarlyWarningUpdater(client, self.registry.doc) if settings.early_warning else None)
         self._last_status = 0.0
         self._last_position_save = 0.0
         self._dbq: DbQueue | None = None  # the forever loop's queue (None in ``once`` mode)
@@ -514,7 +518,23 @@ class Worker:
                     self.metrics.inc("errors")
                     log.error("canonical write refused", extra={"db": ctx.name, "doc_id": result.id,
                                                                  "error": result.error, "reason": result.reason})
+            self._update_early_warning(ctx, [canonicals[i] if not canonicals[i].get("_deleted") else
+                                             existing.get(i) or {} for i in canonicals])
         self._write_ops(ctx, ops_docs, self._device_status_mirrors(ctx, rows))
+
+    def _update_early_warning(self, ctx: DbContext, written: list[dict]) -> None:
+        """Early warnings of the daily reports just written (sync/early_warning.py); a failure is
+        logged and never holds up the batch."""
+        daily = [doc for doc in written if doc.get("form") == "daily_health"]
+        if self.early_warning is None or not daily:
+            return
+        try:
+            self.early_warning.update(daily)
+        except (CouchUnavailable, Unauthorized):
+            raise
+        except Exception as exc:  # noqa: BLE001 - statistics must never stop the feed
+            self.metrics.inc("errors")
+            log.warning("early warning not updated", extra={"db": ctx.name, "error": f"{type(exc).__name__}: {exc}"})
 
     def _write_ops(self, ctx: DbContext, created: list[dict], mirrors: list[dict]) -> None:
         """One ``_bulk_docs`` to ``ops``: records that are only ever created (one that exists
