@@ -166,3 +166,18 @@ def device_status(**data_changes):
         "data": data,
         "meta": meta(clocks={}),
     }
+
+
+def explanation(date="2026-11-27", **data_changes):
+    data = {"reason": "closed_weather", "details": "山洪,道路中断,停课一天"}
+    data.update(data_changes)
+    return {
+        "_id": f"explanation:{date}",
+        "type": "explanation",
+        "form": "explanation",
+        "schema_version": 1,
+        "school_id": SCHOOL,
+        "date": date,
+        "data": data,
+        "meta": meta(clocks={"reason": {"at": CLOCK, "base": None}}),
+    }

@@ -54,6 +54,15 @@ _REPORTED_MAP = """function (doc) {
   emit([doc.county_id, doc.date, doc.school_id], doc.data && doc.data.zero_report ? 1 : 0);
 }"""
 
+# Explanations of days without a report, date first: every county's (or one county's) in
+# one range query. Whether one counts (the school was expected and filed nothing) is decided
+# in Python, against the ``reported`` view and the registry.
+_EXPLAINED_MAP = """function (doc) {
+  if (doc.type !== 'canonical_report' || doc.form !== 'explanation' || !doc.data) { return; }
+  emit([doc.date, doc.county_id, doc.school_id], {reason: doc.data.reason, details: doc.data.details || '',
+       received_at: doc.received_at, first_seen: doc.first_seen});
+}"""
+
 _LAST_REPORT_MAP = """function (doc) {
   if (doc.type !== 'canonical_report') { return; }
   emit([doc.school_id, doc.date], null);
@@ -77,6 +86,7 @@ REPORTS_DESIGN = {
         "reported": {"map": _REPORTED_MAP, "reduce": "_count"},
         "by_school": {"map": _LAST_REPORT_MAP},
         "school_metrics": {"map": _SCHOOL_METRICS_MAP},
+        "explained": {"map": _EXPLAINED_MAP},
     },
 }
 
@@ -146,9 +156,11 @@ OPS_DESIGN = {
 }
 
 # Devices pull a window of dates: they ask this view for ids in the window and then
-# replicate those ids (never a _selector filter, which crashes pouchdb-server).
+# replicate those ids (never a _selector filter, which crashes pouchdb-server). A county
+# office's request is listed by the day it was sent, so one about an old date still arrives.
 _WINDOW_MAP = """function (doc) {
-  if (doc.date) { emit(doc.date, null); }
+  if (doc.type === 'request' && typeof doc.sent_at === 'string') { emit(doc.sent_at.slice(0, 10), null); }
+  else if (doc.date) { emit(doc.date, null); }
   else if (doc.type === 'config' || doc.type === 'device_status') { emit('', null); }
 }"""
 

@@ -55,6 +55,8 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "zero_reports": ("零报告数", "Zero reports"), "on_time_device": ("按时上报(设备时间)", "On time (device)"),
     "on_time_server": ("按时送达(服务器时间)", "On time (server)"),
     "schools_missing": ("未报学校数", "Schools missing"),
+    "schools_explained": ("已说明学校数", "Schools explained"), "days_explained": ("已说明天数", "Days explained"),
+    "explained_school_ids": ("已说明学校编号", "Explained school ids"),
     "completeness": ("完整率", "Completeness"), "on_time_device_rate": ("按时率(设备)", "On-time rate (device)"),
     "on_time_server_rate": ("按时率(服务器)", "On-time rate (server)"),
     "rates.attendance": ("出勤率", "Attendance rate"), "rates.absence": ("缺勤率", "Absence rate"),
@@ -89,7 +91,7 @@ for _name, _meta in DAILY_HEALTH.fields_metadata().items():  # the form's own la
 VALUE_LABELS: dict[str, tuple[str, str]] = {  # codes in status, rule, metric, direction... columns
     "not_synced": ("未同步", "Not synced"), "not_reported": ("已同步未报告", "Synced, not reported"),
     "device_status": ("设备状态", "Device status"), "reported": ("已报", "Reported"), "missing": ("未报", "Missing"),
-    "not_expected": ("无需报", "Not expected"),
+    "not_expected": ("无需报", "Not expected"), "explained": ("已说明", "Explained"),
     "cases": ("疑似/确诊病例", "Suspected/confirmed cases"), "fever_rate": ("发热率过高", "High fever rate"),
     "absence_rate": ("缺勤率过高", "High absence rate"), "high": ("高", "High"), "normal": ("一般", "Normal"),
     "list_only": ("名单有、学校未报", "On the list, not reported by the school"),

@@ -3,9 +3,13 @@
 The views give, per area and day, the summed metric vector of every canonical report
 (``sync.design.METRIC_FIELDS``), and per county, day and school who reported. The
 registry and its calendar give who was expected: a school open on the date (``opened`` ≤
-date < ``closed``), on a school day of its county. Missing = expected − reported; a missing
-report is never read as a zero report, and a report filed on a holiday or by a school not
-open that day is counted as received but not towards completeness.
+date < ``closed``), on a school day of its county. Missing = expected − reported − explained;
+a missing report is never read as a zero report, and a report filed on a holiday or by a
+school not open that day is counted as received but not towards completeness.
+
+Explained: an expected school that filed no report for the day but sent an explanation
+(the ``explanation`` form: closed for a flood, a trip...). It is neither missing nor
+reported: ``schools_explained`` counts it and ``completeness`` stays reported / expected.
 
 A prefecture or the province is the sum of its counties: the per-day vectors come from one
 range query at that level, the per-county breakdown from one multi-key query of the same
@@ -64,7 +68,8 @@ def rates(totals: dict[str, int]) -> dict[str, float | None]:
 
 
 def _empty() -> dict:
-    return {"schools_expected": 0, "reports_received": 0, "reports_from_expected": 0, "zero_reports": 0,
+    return {"schools_expected": 0, "reports_received": 0, "reports_from_expected": 0, "schools_explained": 0,
+            "zero_reports": 0,
             "on_time_device": 0, "on_time_server": 0, "totals": dict.fromkeys(COUNT_FIELDS, 0)}
 
 
@@ -81,8 +86,8 @@ def _add_vector(fig: dict, vector: list[int] | None) -> None:
 
 
 def _add(into: dict, fig: dict) -> None:
-    for key in ("schools_expected", "reports_received", "reports_from_expected", "zero_reports",
-                "on_time_device", "on_time_server"):
+    for key in ("schools_expected", "reports_received", "reports_from_expected", "schools_explained",
+                "zero_reports", "on_time_device", "on_time_server"):
         into[key] += fig[key]
     for name in COUNT_FIELDS:
         into["totals"][name] += fig["totals"][name]
@@ -90,7 +95,7 @@ def _add(into: dict, fig: dict) -> None:
 
 def _finish(fig: dict) -> dict:
     """Add the derived figures (completeness, rates, missing) to summed counts."""
-    fig["schools_missing"] = fig["schools_expected"] - fig["reports_from_expected"]
+    fig["schools_missing"] = fig["schools_expected"] - fig["reports_from_expected"] - fig["schools_explained"]
     fig["completeness"] = _ratio(fig["reports_from_expected"], fig["schools_expected"])
     fig["on_time_device_rate"] = _ratio(fig["on_time_device"], fig["reports_received"])
     fig["on_time_server_rate"] = _ratio(fig["on_time_server"], fig["reports_received"])
@@ -215,6 +220,19 @@ class SummaryService:
             found.update(tuple(row["key"]) for row in rows)
         return found
 
+    def explanations(self, start: date, end: date, county_ids: set[str] | None = None
+                     ) -> dict[tuple[str, str], dict[str, dict]]:
+        """``(county, date) -> {school: explanation}`` of the schools' explanations in the range
+        (reason, details, received_at), whether or not they count (see ``_explained``)."""
+        rows = self.reports.view("summaries", "explained", startkey=[start.isoformat()],
+                                 endkey=[end.isoformat(), {}])["rows"]
+        out: dict[tuple[str, str], dict[str, dict]] = defaultdict(dict)
+        for row in rows:
+            day, county_id, school_id = row["key"]
+            if county_ids is None or county_id in county_ids:
+                out[(county_id, day)][school_id] = row["value"]
+        return out
+
     def school_metrics(self, county_id: str, start: date, end: date) -> dict[tuple[str, str], list[int]]:
         """Per (school, date) metric vectors of one county's reports."""
         rows = self.reports.view("summaries", "school_metrics", startkey=[county_id, start.isoformat()],
@@ -233,19 +251,25 @@ class SummaryService:
         calendar = snap.calendar_for(county_id)
         metrics = self._metrics_by_day("county", county_id, first, end)
         reported = self._reported_by_day(county_id, first, end)
+        explanations = self.explanations(first, end, {county_id})
         days = []
         for day in date_range(first, end):
             key = day.isoformat()
             school_day = calendar.is_school_day(day)
             expected = [s.id for s in schools if school_day and s.open_on(key)]
             reported_today = reported.get(key, set())
+            explained = explanations.get((county_id, key), {})
             fig = _empty()
             _add_vector(fig, metrics.get(key))
             fig["schools_expected"] = len(expected)
             fig["reports_from_expected"] = sum(1 for s in expected if s in reported_today)
+            explained_ids = sorted(s for s in expected if s not in reported_today and s in explained)
+            fig["schools_explained"] = len(explained_ids)
             fig = _finish(fig)
             days.append({"date": key, "school_day": school_day, **fig,
-                         "missing_school_ids": sorted(s for s in expected if s not in reported_today)})
+                         "missing_school_ids": sorted(s for s in expected
+                                                      if s not in reported_today and s not in explained),
+                         "explained_school_ids": explained_ids})
         shown = [d for d in days if d["date"] >= start.isoformat()]
         return {"level": "county", "county_id": county_id, "prefecture_id": county.get("prefecture_id"),
                 "name": county.get("name") or county_id, "from": start.isoformat(), "to": end.isoformat(),
@@ -257,6 +281,7 @@ class SummaryService:
         county = self.county(county_id)
         calendar = snap.calendar_for(county_id)
         metrics = self.school_metrics(county_id, start, end)
+        explanations = self.explanations(start, end, {county_id})
         school_days = [d.isoformat() for d in date_range(start, end) if calendar.is_school_day(d)]
         vectors_of: dict[str, list[list[int]]] = defaultdict(list)
         for (sid, _day), vector in metrics.items():
@@ -267,11 +292,14 @@ class SummaryService:
             expected_days = [d for d in school_days if school.open_on(d)]
             fig["schools_expected"] = len(expected_days)
             fig["reports_from_expected"] = sum(1 for d in expected_days if (school.id, d) in metrics)
+            fig["schools_explained"] = sum(1 for d in expected_days if (school.id, d) not in metrics
+                                           and school.id in explanations.get((county_id, d), {}))
             for vector in vectors_of.get(school.id, ()):
                 _add_vector(fig, vector)
             fig = _finish(fig)
             fig["days_expected"] = fig.pop("schools_expected")
             fig["days_missing"] = fig.pop("schools_missing")
+            fig["days_explained"] = fig.pop("schools_explained")
             rows.append({"school_id": school.id, "name": school.name, "opened": school.opened,
                          "closed": school.closed, **fig})
         return {"level": "county", "county_id": county_id, "name": county.get("name") or county_id,
@@ -283,20 +311,26 @@ class SummaryService:
         school = self.school(school_id)
         calendar = snap.calendar_for(school.county_id)
         metrics = self.school_metrics(school.county_id, start, end)
+        explanations = self.explanations(start, end, {school.county_id})
         days = []
         for day in date_range(start, end):
             key = day.isoformat()
             vector = metrics.get((school_id, key))
             expected = calendar.is_school_day(day) and school.open_on(key)
+            explanation = explanations.get((school.county_id, key), {}).get(school_id)
             fig = _empty()
             _add_vector(fig, vector)
             fig["schools_expected"] = int(expected)
             fig["reports_from_expected"] = int(expected and vector is not None)
+            fig["schools_explained"] = int(expected and vector is None and explanation is not None)
             fig = _finish(fig)
-            status = "reported" if vector is not None else ("missing" if expected else "not_expected")
+            status = ("reported" if vector is not None else "explained" if fig["schools_explained"]
+                      else "missing" if expected else "not_expected")
             days.append({"date": key, "school_day": calendar.is_school_day(day), "expected": expected,
                          "status": status, "zero_report": bool(fig["zero_reports"]),
                          "on_time_device": bool(fig["on_time_device"]), "on_time_server": bool(fig["on_time_server"]),
+                         "explanation": ({"reason": explanation["reason"], "details": explanation["details"]}
+                                         if explanation is not None and vector is None else None),
                          "totals": fig["totals"] if vector is not None else None,
                          "rates": fig["rates"] if vector is not None else None})
         return {"level": "school", "school_id": school_id, "name": school.name, "county_id": school.county_id,
@@ -341,6 +375,7 @@ class SummaryService:
         outsider_reports: dict[tuple[str, str], int] = defaultdict(int)
         for county_id, key, _school in self._reported_pairs(outsiders) if outsiders else ():
             outsider_reports[(county_id, key)] += 1
+        explained_count = self._explained_counts(counties, days)
 
         per_county_day: dict[tuple[str, str], dict] = {}
         for county_id in counties:
@@ -352,6 +387,7 @@ class SummaryService:
                 fig["schools_expected"] = expected_count[(county_id, key)]
                 fig["reports_from_expected"] = (fig["reports_received"] - outsider_reports[(county_id, key)]
                                                 if calendar.is_school_day(day) else 0)
+                fig["schools_explained"] = explained_count[(county_id, key)]
                 per_county_day[(county_id, key)] = fig
 
         day_rows = []
@@ -363,6 +399,7 @@ class SummaryService:
                 part = per_county_day[(county_id, key)]
                 fig["schools_expected"] += part["schools_expected"]
                 fig["reports_from_expected"] += part["reports_from_expected"]
+                fig["schools_explained"] += part["schools_explained"]
             day_rows.append({"date": key, "school_day": fig["schools_expected"] > 0, **_finish(fig)})
         shown_keys = [d.isoformat() for d in days if d >= start]
         shown = [row for row in day_rows if row["date"] >= start.isoformat()]
@@ -389,6 +426,27 @@ class SummaryService:
                                       **area_total(by_prefecture.get(p, []))}
                                      for p in sorted(set(snap.prefectures) | set(by_prefecture))]
         return answer
+
+    def _explained_counts(self, counties: list[str], days: list[date]) -> dict[tuple[str, str], int]:
+        """Per (county, date): expected schools with an explanation and no report (explanations
+        are few, so each is checked against the ``reported`` view by key)."""
+        counts: dict[tuple[str, str], int] = defaultdict(int)
+        if not counties or not days:
+            return counts
+        snap = self.snapshot()
+        candidates: list[list[str]] = []
+        for (county_id, key), by_school in self.explanations(days[0], days[-1], set(counties)).items():
+            if not snap.calendar_for(county_id).is_school_day(date.fromisoformat(key)):
+                continue
+            for school_id in by_school:
+                school = snap.schools.get(school_id)
+                if school is not None and school.county_id == county_id and school.open_on(key):
+                    candidates.append([county_id, key, school_id])
+        reported = self._reported_pairs(candidates) if candidates else set()
+        for county_id, key, school_id in candidates:
+            if (county_id, key, school_id) not in reported:
+                counts[(county_id, key)] += 1
+        return counts
 
     # -- missing schools ------------------------------------------------------------------------
 
@@ -436,7 +494,8 @@ class SummaryService:
         return SyncHealth(self.couch).report(days=0, county_id=county_id)
 
     def missing(self, county_id: str, day: date) -> dict:
-        """Every school expected on ``day`` without a report, how many school days in a row it has
+        """Every school expected on ``day`` without a report or an explanation (those are listed
+        under ``explained``, with the reason), how many school days in a row it has
         been missing (counting ``day``, up to ``MISSING_LOOKBACK_DAYS`` back), when it last synced,
         and whether it is silent (synced after the deadline, no report: ``not_reported``) or out of
         touch (no sync since the deadline: ``not_synced``; the report may be waiting on a device).
@@ -451,9 +510,11 @@ class SummaryService:
         calendar = snap.calendar_for(county_id)
         first = day - timedelta(days=MISSING_LOOKBACK_DAYS - 1)
         reported = self._reported_by_day(county_id, first, day)
+        explanations = self.explanations(first, day, {county_id})
         school_days = [d for d in reversed(date_range(first, day)) if calendar.is_school_day(d)]
         deadline = self._deadline_utc(day)
         rows: list[dict] = []
+        explained_rows: list[dict] = []
         sync_as_of = None
         if calendar.is_school_day(day):
             health = self.sync_health(county_id)
@@ -463,11 +524,17 @@ class SummaryService:
                 key = day.isoformat()
                 if not school.open_on(key) or school.id in reported.get(key, set()):
                     continue
+                explanation = explanations.get((county_id, key), {}).get(school.id)
+                if explanation is not None:
+                    explained_rows.append({"school_id": school.id, "name": school.name,
+                                           "reason": explanation["reason"], "details": explanation["details"],
+                                           "received_at": explanation.get("received_at")})
+                    continue
                 streak, last_report = 0, None
                 for past in school_days:
                     past_key = past.isoformat()
-                    if not school.open_on(past_key):
-                        continue  # not open then: neither missing nor reported, look further back
+                    if not school.open_on(past_key) or school.id in explanations.get((county_id, past_key), {}):
+                        continue  # not open then, or explained: neither missing nor reported, look further back
                     if school.id in reported.get(past_key, set()):
                         last_report = past_key
                         break
@@ -483,4 +550,5 @@ class SummaryService:
         return {"county_id": county_id, "name": county.get("name") or county_id, "date": day.isoformat(),
                 "school_day": calendar.is_school_day(day), "schools_expected": len(expected),
                 "deadline": self._deadline_utc(day).strftime("%Y-%m-%dT%H:%M:%SZ"),
-                "lookback_days": MISSING_LOOKBACK_DAYS, "sync_as_of": sync_as_of, "missing": rows}
+                "lookback_days": MISSING_LOOKBACK_DAYS, "sync_as_of": sync_as_of, "missing": rows,
+                "explained": explained_rows}

@@ -19,13 +19,13 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from mobile_schema import json_schema, validate_document
-from mobile_schema.examples import NOW, daily_health, daily_health_v1, incident
+from mobile_schema.examples import NOW, daily_health, daily_health_v1, explanation, incident
 from tests.mobile_schema.test_couch_validation import documents
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 VALIDATE_JS = ROOT / "webapp" / "js" / "validate.js"
 RUNNER = pathlib.Path(__file__).with_name("node_app_validate.js")
-SCHEMAS = {name: json_schema(name) for name in ("daily_health", "incident")}
+SCHEMAS = {name: json_schema(name) for name in ("daily_health", "incident", "explanation")}
 
 pytestmark = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
 
@@ -91,6 +91,8 @@ def test_app_reports_every_issue_the_service_would():
             daily_health(students_present=None, isolated_on_campus=500, sent_to_hospital=121),
             daily_health(**{name: "x" for name in daily_health()["data"]}),
             incident(status="reported", student_ref="13800138000"),
+            explanation(),
+            explanation(reason="flood", details="x" * 501),
         ]
     )
     assert daily_health_v1()["schema_version"] != SCHEMAS["daily_health"]["x-form"]["schema_version"]

@@ -24,6 +24,7 @@ from mobile_schema.examples import (
     daily_health,
     daily_health_v1,
     device_status,
+    explanation,
     incident,
     inspection,
     zero_report,
@@ -173,6 +174,8 @@ SPECIAL = st.sampled_from(
         "entry_temperature",
         "campus_epidemic_2020",
         "x" * 2001,
+        "closed_holiday",
+        "flood",
     ]
 )
 SMALL_INTS = st.integers(min_value=-3, max_value=130)
@@ -185,6 +188,7 @@ BASES = [
     lambda: daily_health_v1(),
     lambda: incident(),
     lambda: device_status(),
+    lambda: explanation(),
 ]
 
 

@@ -474,7 +474,7 @@ def test_form_api():
         get_form("incident").make_id("2026-11-27", random="UPPER")
     with pytest.raises(UnknownForm):
         get_form("weekly")
-    assert set(FORMS) == {"daily_health", "incident", "inspection", "device_status"}
+    assert set(FORMS) == {"daily_health", "incident", "inspection", "device_status", "explanation"}
 
 
 def test_every_field_has_bilingual_label_and_merge_rule():

@@ -56,11 +56,15 @@ def admin_client(url: str, tmp_path_factory):
 
 
 class Oracle:
-    """Summary figures from the manifest; ``holidays`` maps a county to extra non-school days."""
+    """Summary figures from the manifest; ``holidays`` maps a county to extra non-school days;
+    ``explanations`` is the (school, date) pairs a school explained (counted only when the
+    school was expected and filed no report)."""
 
-    def __init__(self, manifest, holidays: dict[str, set[str]] | None = None):
+    def __init__(self, manifest, holidays: dict[str, set[str]] | None = None,
+                 explanations: set[tuple[str, str]] | None = None):
         self.manifest = manifest
         self.holidays = holidays or {}
+        self.explanations = explanations or set()
         self.schools = {s["_id"].split(":", 1)[1]: s for s in manifest.schools()}
         self.counties = {c["_id"].split(":", 1)[1]: c for c in manifest.counties()}
         v1 = set(manifest.v1_reports)
@@ -98,18 +102,21 @@ class Oracle:
             received.update({sid: data for (sid, d), data in self.reports.items()
                              if d == iso and self.schools[sid]["county_id"] == county_id})
         from_expected = sum(1 for sid in expected if sid in received)
+        explained = [sid for sid in expected if sid not in received and (sid, iso) in self.explanations]
         totals = {name: sum(data[name] for data in received.values()) for name in COUNTS}
         return {
             "schools_expected": len(expected),
             "reports_received": len(received),
             "reports_from_expected": from_expected,
-            "schools_missing": len(expected) - from_expected,
+            "schools_explained": len(explained),
+            "schools_missing": len(expected) - from_expected - len(explained),
             "zero_reports": sum(1 for data in received.values() if data["zero_report"]),
             "completeness": round(from_expected / len(expected), 4) if expected else None,
             "totals": totals,
             "fever_rate": round(totals["fever_at_check"] / totals["students_present"], 4)
             if totals["students_present"] else None,
-            "missing_school_ids": [sid for sid in expected if sid not in received],
+            "missing_school_ids": [sid for sid in expected if sid not in received and sid not in explained],
+            "explained_school_ids": explained,
         }
 
     def total(self, level: str, area_id: str, start: date, end: date) -> dict:
@@ -120,6 +127,7 @@ class Oracle:
             "schools_expected": expected,
             "reports_received": sum(d["reports_received"] for d in days),
             "reports_from_expected": from_expected,
+            "schools_explained": sum(d["schools_explained"] for d in days),
             "zero_reports": sum(d["zero_reports"] for d in days),
             "completeness": round(from_expected / expected, 4) if expected else None,
             "totals": {name: sum(d["totals"][name] for d in days) for name in COUNTS},
@@ -136,5 +144,7 @@ class Oracle:
                 continue
             if (school_id, iso) in self.reports:
                 break
+            if (school_id, iso) in self.explanations:
+                continue
             streak += 1
         return streak
