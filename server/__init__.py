@@ -49,6 +49,10 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     app.register_blueprint(review_pages.bp)  # /reviews: the review queue as pages
     app.register_blueprint(alert_pages.bp)  # /alerts: acknowledge alerts from the page
+    from server import requests as school_requests  # requests to schools and their answers (issue 13)
+
+    api.register_blueprint(school_requests.blp)
+    app.register_blueprint(school_requests.pages_bp)  # the county page's request forms
     from server import admin  # the admin pages and API, officers' corrections (server/admin)
 
     admin.init_app(app, api)

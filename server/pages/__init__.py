@@ -170,8 +170,12 @@ def county_page(county_id: str):
     check = morning_check(summary, missing, now_local=_now_local(),
                           deadline=datetime.strptime(helpers["deadline"], "%H:%M").time())
     prefecture = service.snapshot().name_of("prefecture", summary.get("prefecture_id") or "")
+    from server.requests import age_text, request_service  # requests to schools (server/requests)
+
+    requests = request_service().list(county_id)
     return render_template("county.html", county={"name": summary["name"]}, summary=summary, check=check,
-                           prefecture_name=prefecture, **helpers,
+                           prefecture_name=prefecture, **helpers, requests=requests,
+                           age_text=lambda seconds: age_text(seconds, _lang()),
                            schools=schools["schools"], missing=missing, alerts=alerts, verification=verification,
                            count_fields=COUNT_FIELDS, chart_json=chart_data(summary["days"]),
                            api=f"/api/v1/summaries/county/{county_id}?from={start}&to={end}")

@@ -81,6 +81,10 @@ SCOPED = {
     "review_pages.review": ("/reviews/review:{c}", ALL_OFFICERS_OF_C),
     "alert_pages.alerts": ("/alerts?county={c}", ALL_OFFICERS_OF_C),
     "alert_pages.acknowledge": ("/alerts/{c}s1:2020-01-06:cases/ack", ALL_OFFICERS_OF_C),  # GET goes back to the list
+    # requests to schools (tests/server/test_requests.py); POSTs check the same scope
+    "requests.list_requests": ("/api/v1/counties/{c}/requests", ALL_OFFICERS_OF_C),
+    "requests.send_request": ("/api/v1/counties/{c}/requests", ALL_OFFICERS_OF_C),  # POST; GET checks the same
+    "request_pages.send_from_page": ("/counties/{c}/requests", ALL_OFFICERS_OF_C),  # GET goes back to the page
 }
 PUBLIC_BY_NAME = {"static", "api-docs.openapi_json"}
 

@@ -1,0 +1,142 @@
+"""Requests to schools (issue 13, item 3): the API, the status computed from what the school
+sent, and the school database refusing a device that creates or changes a request."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import uuid
+
+import pytest
+
+from mobile_schema import examples
+from sync import WorkerSettings, run_until_idle
+from sync.couch import CouchClient
+from sync.provision import provision_core, provision_school, school_db_name
+
+PASSWORD = "requests-pw"
+
+
+def basic(name: str) -> dict:
+    return {"Authorization": "Basic " + base64.b64encode(f"{name}:{PASSWORD}".encode()).decode()}
+
+
+@pytest.fixture
+def area(couch):
+    run = uuid.uuid4().hex[:8]
+    c, s, other = f"rc{run}", f"rc{run}s1", f"rc{run}x"
+    provision_core(couch)
+    registry = couch.db("registry")
+    docs = [{"_id": f"county:{c}", "type": "county", "prefecture_id": f"rp{run}", "name": "请求县"},
+            {"_id": f"county:{other}", "type": "county", "prefecture_id": f"rp{run}", "name": "邻县"},
+            {"_id": f"school:{s}", "type": "school", "county_id": c, "prefecture_id": f"rp{run}", "name": "河边小学",
+             "opened": "2020-01-01", "closed": None},
+            {"_id": f"school:{other}s1", "type": "school", "county_id": other, "prefecture_id": f"rp{run}",
+             "name": "邻县小学", "opened": "2020-01-01", "closed": None}]
+    registry.bulk_docs(docs)
+    provision_school(couch, s)
+    names = {"officer": f"ro_{run}", "other": f"rox_{run}", "teacher": f"rt_{run}", "device": f"device_r{run}"}
+    couch.put_user(names["officer"], password=PASSWORD, roles=[f"county:{c}"])
+    couch.put_user(names["other"], password=PASSWORD, roles=[f"county:{other}"])
+    couch.put_user(names["teacher"], password=PASSWORD, roles=[f"school:{s}"])
+    couch.put_user(names["device"], password=PASSWORD, roles=[f"school:{s}", "device"])
+    yield {"c": c, "s": s, "other": other, "names": names}
+    for name in names.values():
+        couch.delete_user(name)
+    couch.db(school_db_name(s)).delete_database()
+
+
+def _device_doc(doc: dict, school_id: str, device: str) -> dict:
+    doc = dict(doc, school_id=school_id)
+    doc["meta"] = dict(doc["meta"], device=device)
+    return doc
+
+
+def test_an_officer_sends_a_request_and_the_schools_answer_closes_it(client, couch, area):
+    c, s, names = area["c"], area["s"], area["names"]
+    day = (dt.date.today() - dt.timedelta(days=2)).isoformat()
+    sent = client.post(f"/api/v1/counties/{c}/requests", headers=basic(names["officer"]),
+                       json={"school_id": s, "date": day, "kind": "file", "note": "请补报 <b>今日</b>"})
+    assert sent.status_code == 201, sent.get_json()
+    body = sent.get_json()
+    assert body["status"] == "open" and body["answer"] is None and body["note"] == "请补报 <b>今日</b>"
+    assert body["school_name"] == "河边小学" and body["sent_by"] == names["officer"]
+    # in the school's own database, where its devices pull it through the window view
+    stored = couch.db(school_db_name(s)).get(body["id"])
+    assert stored["type"] == "request" and stored["kind"] == "file" and stored["date"] == day
+    window = couch.db(school_db_name(s)).view("school", "window", startkey=day, endkey="\ufff0")["rows"]
+    assert body["id"] in {row["id"] for row in window}
+    # a check request as well (from a verification mismatch), with what prompted it
+    check = client.post(f"/api/v1/counties/{c}/requests", headers=basic(names["officer"]),
+                        json={"school_id": s, "date": day, "kind": "check", "note": "卫健名单 2 例疑似",
+                              "context": {"category": "suspected", "list_count": 2}}).get_json()
+    listed = client.get(f"/api/v1/counties/{c}/requests?status=open", headers=basic(names["officer"])).get_json()
+    assert {r["id"] for r in listed["requests"]} == {body["id"], check["id"]} and listed["counts"]["open"] == 2
+    assert all(r["age_seconds"] >= 0 for r in listed["requests"])
+
+    # the school explains the day (as a device would), the worker copies it into reports
+    device = names["device"]
+    with CouchClient(couch.base_url.replace("://", f"://{device}:{PASSWORD}@", 1)) as as_device:
+        [result] = as_device.db(school_db_name(s)).bulk_docs([_device_doc(
+            examples.explanation(date=day, reason="closed_weather", details="暴雨停课"), s, device)])
+    assert result.ok, result
+    run_until_idle(couch, WorkerSettings(couchdb_url=couch.base_url, db_pattern=f"^{school_db_name(s)}$"))
+    listed = client.get(f"/api/v1/counties/{c}/requests", headers=basic(names["officer"])).get_json()
+    by_id = {r["id"]: r for r in listed["requests"]}
+    for request_id in (body["id"], check["id"]):
+        assert by_id[request_id]["status"] == "answered" and by_id[request_id]["answer"] == "explained"
+        assert by_id[request_id]["explanation"] == {"reason": "closed_weather", "details": "暴雨停课"}
+        assert by_id[request_id]["answer_after_seconds"] >= 0
+    assert client.get(f"/api/v1/counties/{c}/requests?status=open", headers=basic(names["officer"])
+                      ).get_json()["requests"] == []
+    # and the day counts as explained, not missing
+    summary = client.get(f"/api/v1/summaries/county/{c}?from={day}&to={day}", headers=basic(names["officer"])
+                         ).get_json()["days"][0]
+    if summary["school_day"]:
+        assert summary["schools_explained"] == 1 and summary["schools_missing"] == 0
+        assert summary["completeness"] == 0.0
+
+
+def test_who_may_send_and_what_is_refused(client, area):
+    c, s, names = area["c"], area["s"], area["names"]
+    day = dt.date.today().isoformat()
+    ok = {"school_id": s, "date": day, "kind": "file", "note": ""}
+    assert client.post(f"/api/v1/counties/{c}/requests", json=ok).status_code == 401
+    for who in ("other", "teacher"):
+        assert client.post(f"/api/v1/counties/{c}/requests", headers=basic(names[who]), json=ok).status_code == 403
+        assert client.get(f"/api/v1/counties/{c}/requests", headers=basic(names[who])).status_code == 403
+    officer = basic(names["officer"])
+    url = f"/api/v1/counties/{c}/requests"
+    not_ours = client.post(url, headers=officer, json=dict(ok, school_id=f"{area['other']}s1"))
+    assert not_ours.status_code == 422 and "school_id" in not_ours.get_json()["errors"]
+    future = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    assert client.post(url, headers=officer, json=dict(ok, date=future)).status_code == 422
+    assert client.post(url, headers=officer, json=dict(ok, kind="order")).status_code == 422
+    assert client.post(f"/api/v1/counties/{c}/requests", headers=officer,
+                       json=dict(ok, note="x" * 1001)).status_code == 422
+    assert client.get(f"/api/v1/counties/{c}/requests?status=maybe", headers=officer).status_code == 422
+    # the page form posts back to the county page (HTTP Basic here: no CSRF token needed)
+    page = client.post(f"/counties/{c}/requests", headers=officer, data=dict(ok, **{"from": day, "to": day}))
+    assert page.status_code == 303 and f"/counties/{c}?from={day}&to={day}&sent=request" in page.headers["Location"]
+    # (the Chromium test posts it from the county page with the session cookie and its token)
+
+
+def test_a_device_can_neither_create_nor_change_a_request(couch, area):
+    s, device = area["s"], area["names"]["device"]
+    db = couch.db(school_db_name(s))
+    request = {"_id": "request:2026-11-27:abcdefabcdef", "type": "request", "kind": "file", "school_id": s,
+               "county_id": area["c"], "date": "2026-11-27", "note": "请填报", "sent_by": "o", "sent_at":
+               "2026-11-27T03:00:00.000Z", "context": {}}
+    with CouchClient(couch.base_url.replace("://", f"://{device}:{PASSWORD}@", 1)) as as_device:
+        mine = as_device.db(school_db_name(s))
+        [created] = mine.bulk_docs([dict(request, _id="request:2026-11-27:devicedevice")])
+        assert created.error == "forbidden" and "request" in created.reason, created.reason
+        stored = db.put(dict(request))  # the service (admin) may
+        current = db.get(request["_id"])
+        assert current["_rev"] == stored["rev"]
+        for change in ({"note": "已处理"}, {"type": "report"}, {"type": "explanation", "form": "explanation"}):
+            [changed] = mine.bulk_docs([dict(current, **change)])
+            assert changed.error == "forbidden", change
+        [deleted] = mine.bulk_docs([{"_id": current["_id"], "_rev": current["_rev"], "_deleted": True}])
+        assert deleted.error == "forbidden"
+    assert db.get(request["_id"])["note"] == "请填报"
