@@ -40,6 +40,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     api = Api(app)
     for feature in (health, forms, summaries, devices, alerts, verification, reviews):
         api.register_blueprint(feature.blp)
+    from server import early_warning  # EARS C1/C2/C3 alarms, roll-ups and series (server/early_warning)
+    api.register_blueprint(early_warning.blp)
     app.register_blueprint(dbproxy.bp)
     app.register_blueprint(webapp.bp)
     app.register_blueprint(pages.bp)

@@ -13,10 +13,11 @@ zeros cannot make one pupil an outbreak); an alarm also needs ``y_t >= min_count
 baseline days are left out; with fewer than ``min_baseline_days`` left there is no statistic.
 
 ``EarlyWarningUpdater`` recomputes incrementally: for each daily report the worker has
-just written (accepted, corrected or deleted) it recomputes that day and the next
-``DAYS_AHEAD`` school days of the school and of its county, reading only the school days the
-baselines need, and writes ``early_warning:<scope>:<id>:<date>`` documents in ``ops`` (the
-``ops/early_warnings`` view lists those in alarm by county, prefecture and province).
+just written (accepted, corrected or deleted) it recomputes that day and the ``DAYS_AHEAD``
+(11) school days after it whose statistics read it, for the school and for its county,
+reading only the school days the baselines need (never the whole history), and writes
+``early_warning:<scope>:<id>:<date>`` documents in ``ops`` (the ``ops/early_warnings`` view
+lists those in alarm by county, prefecture and province).
 """
 
 from __future__ import annotations
@@ -50,10 +51,13 @@ BASELINE_DAYS = 7
 GUARD_DAYS = 2  # C2 and C3
 C3_DAYS = 3  # the current day and two before
 C3_EXCESS_OVER = 1.0  # C3 adds up how far each C2 goes above 1 standard deviation
-DAYS_AHEAD = 3  # school days after a changed day that are recomputed with it
 # School days read before the first recomputed day: C3 at t needs C2 at t-2, whose baseline
 # reaches back to t-2-GUARD-BASELINE.
 LOOKBACK_SCHOOL_DAYS = C3_DAYS - 1 + GUARD_DAYS + BASELINE_DAYS
+# School days after a changed day that are recomputed with it: every day whose statistics read
+# it (C1 the next 7, C2 the 3rd to 9th after it, C3 two more), so that a late or corrected
+# report never leaves a stale statistic behind.
+DAYS_AHEAD = LOOKBACK_SCHOOL_DAYS
 MAX_CALENDAR_LOOKBACK = 200  # calendar days searched for school days (a long holiday)
 DOC_PREFIX = "early_warning:"
 SETTINGS_PREFIX = "early_warning_settings:"

@@ -5,6 +5,7 @@ and county officers' audited corrections (``/api/v1/schools/<id>/reports/<date>/
 
 from __future__ import annotations
 
+from server.admin import early_warning as _early_warning  # noqa: F401,E402 - adds its route to blp
 from server.admin.pages import bp as pages_bp
 from server.admin.routes import blp, corrections_blp
 

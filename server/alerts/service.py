@@ -18,10 +18,13 @@ from typing import Any
 
 from server.summaries.service import ABSENCE_FIELDS, SummaryService, UnknownArea
 from sync.design import METRIC_FIELDS
+from sync.early_warning import describe
 from sync.errors import Conflict
 from sync.provision import OPS_DB, REGISTRY_DB
 
-RULES = ("cases", "fever_rate", "absence_rate", "missing")
+# ``early_<signal>``: an EARS early warning (server/early_warning), the signal's strongest method.
+EARLY_RULES = ("early_illness", "early_fever", "early_respiratory")
+RULES = ("cases", "fever_rate", "absence_rate", "missing", *EARLY_RULES)
 DEFAULT_RULES = {"cases_min": 1, "fever_rate_above": 0.02, "absence_rate_above": 0.10, "missing_days_min": 2}
 ALERT_ID = re.compile(r"^(?P<school>[^:/]{1,64}):(?P<date>\d{4}-\d{2}-\d{2}):(?P<rule>[a-z_]+)$")
 
@@ -99,6 +102,7 @@ class AlertService:
             if row["consecutive_school_days"] >= rules["missing_days_min"]:
                 found.append((row["school_id"], "missing", row["consecutive_school_days"], rules["missing_days_min"],
                               {"status": row["status"], "last_sync_at": row["last_sync_at"]}))
+        found.extend(self._early_warnings(county_id, day))
         ids = [str(AlertId(school_id=s, date=key, rule=rule)) for s, rule, *_ in found]
         acks = self.acks(ids)
         alerts = []
@@ -111,6 +115,22 @@ class AlertService:
                            "acknowledged": acks.get(alert_id)})
         return {"county_id": county_id, "name": county.get("name") or county_id, "date": key,
                 "rules": rules, "alerts": alerts}
+
+    def _early_warnings(self, county_id: str, day: date) -> list[tuple[str, str, float, Any, dict[str, Any]]]:
+        """The county's schools in early warning that day: the value is the observed count and the
+        threshold the count above which that method alarms (C3: its statistic's threshold)."""
+        from server.early_warning.service import EarlyWarningService  # late: it imports the summaries
+
+        out: list[tuple[str, str, float, Any, dict[str, Any]]] = []
+        for item in EarlyWarningService(self.summaries).for_alerts(county_id, day):
+            alarm = item["alarm"]
+            line = (alarm["threshold"] if alarm["method"] == "C3"
+                    else round(alarm["mean"] + alarm["threshold"] * alarm["sd_used"], 1))
+            detail = {k: alarm.get(k) for k in ("method", "statistic", "mean", "sd", "sd_used", "baseline_days",
+                                                "threshold", "observed")}
+            detail.update(text_zh=describe(alarm, "zh"), text_en=describe(alarm, "en"))
+            out.append((item["school_id"], f"early_{item['signal']}", alarm["observed"], line, detail))
+        return out
 
     def acks(self, alert_ids: list[str]) -> dict[str, dict]:
         if not alert_ids:

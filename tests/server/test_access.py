@@ -36,6 +36,8 @@ SCOPED = {
     "summaries.province_summary": ("/api/v1/summaries/province", {"province_officer", "admin"}),
     "summaries.county_missing": ("/api/v1/counties/{c}/missing", ALL_OFFICERS_OF_C),
     "alerts.list_alerts": ("/api/v1/alerts?county={c}", ALL_OFFICERS_OF_C),
+    "early_warning.list_warnings": ("/api/v1/early-warnings?county={c}", ALL_OFFICERS_OF_C),
+    "early_warning.series": ("/api/v1/early-warnings/series?school={c}s1", ALL_OFFICERS_OF_C),
     "alerts.get_ack": ("/api/v1/alerts/{c}s1:2020-01-06:cases/ack", ALL_OFFICERS_OF_C),
     "alerts.ack": ("/api/v1/alerts/{c}s1:2020-01-06:cases/ack", ALL_OFFICERS_OF_C),  # POST; GET checks the same
     "verification.verification_report": ("/api/v1/counties/{c}/verification", ALL_OFFICERS_OF_C),
@@ -61,6 +63,7 @@ SCOPED = {
     "admin.replications": ("/api/v1/admin/replications", {"admin"}),
     "admin.audit_log": ("/api/v1/admin/audit?limit=5", {"admin"}),
     "admin.audit_export": ("/api/v1/admin/audit.csv?limit=5", {"admin"}),
+    "admin.early_warning_settings": ("/api/v1/admin/early-warning/{c}", {"admin"}),
     "corrections.corrections": ("/api/v1/schools/{c}s1/reports/2020-01-06/corrections", ALL_OFFICERS_OF_C),
     "admin_pages.index": ("/admin/", {"admin"}),
     "admin_pages.schools": ("/admin/schools?county_id={c}", {"admin"}),

@@ -168,7 +168,7 @@ def test_county_workspace_answers_the_morning_questions(site, tmp_path, width):
                                  " legend: u.series.map(s => s.label)}; }")
             assert axes["labels"] == ["日期", "完整率 (%)", "发热率 / 缺勤率 (%)"]
             assert re.fullmatch(r"\d{1,2}月\d{1,2}日", axes["first"]), axes
-            assert axes["legend"] == ["日期", "完整率", "发热率", "缺勤率"]
+            assert axes["legend"] == ["日期", "完整率", "发热率", "缺勤率", "早期预警学校数"]  # + early-warning marks
             # the alerts and the review queue are a click away, for this county
             assert page.get_attribute("#to-alerts", "href") == f"/alerts?county={county}&date={day['date']}"
             assert page.get_attribute("#to-reviews", "href") == f"/reviews?county={county}"
