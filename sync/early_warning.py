@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import logging
 import math
+import threading
+import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field, replace
 from datetime import date, timedelta
@@ -59,6 +61,7 @@ LOOKBACK_SCHOOL_DAYS = C3_DAYS - 1 + GUARD_DAYS + BASELINE_DAYS
 # report never leaves a stale statistic behind.
 DAYS_AHEAD = LOOKBACK_SCHOOL_DAYS
 MAX_CALENDAR_LOOKBACK = 200  # calendar days searched for school days (a long holiday)
+COUNTY_INTERVAL_S = 10.0  # counties are recomputed at most this often while reports stream in
 DOC_PREFIX = "early_warning:"
 SETTINGS_PREFIX = "early_warning_settings:"
 
@@ -309,10 +312,19 @@ class EarlyWarningUpdater:
     ``registry_doc`` returns a registry document by id (the worker's cache) or None. Raises the
     CouchDB client's errors."""
 
-    def __init__(self, client: CouchClient, registry_doc: Callable[[str], dict | None]):
+    def __init__(self, client: CouchClient, registry_doc: Callable[[str], dict | None], *,
+                 county_interval_s: float = COUNTY_INTERVAL_S):
         self.reports = client.db(REPORTS_DB)
         self.ops = client.db(OPS_DB)
         self.registry_doc = registry_doc
+        self.county_interval_s = county_interval_s
+        # Counties are recomputed at most every ``county_interval_s`` (and when the worker goes
+        # idle: ``flush``), not once per school's batch: in the morning burst each county's
+        # schools report within minutes, and one county document would be rewritten by every one.
+        self._pending: dict[str, tuple[dict, set[date]]] = {}
+        self._pending_lock = threading.Lock()
+        self._flush_lock = threading.Lock()
+        self._last_flush = time.monotonic()
 
     def settings_for(self, county_id: str | None) -> EarlyWarningSettings:
         doc = (self.registry_doc(f"{SETTINGS_PREFIX}{county_id}") if county_id else None) or self.registry_doc(
@@ -341,9 +353,39 @@ class EarlyWarningUpdater:
         wanted: dict[str, dict | None] = {}
         for school_id, (report, days) in by_school.items():
             wanted.update(self._recompute("school", school_id, report, days))
-        for county_id, (report, days) in by_county.items():
-            wanted.update(self._recompute("county", county_id, report, days))
-        return self._write(wanted)
+        written = self._write(wanted)
+        with self._pending_lock:
+            for county_id, (report, days) in by_county.items():
+                self._pending.setdefault(county_id, (report, set()))[1].update(days)
+        if time.monotonic() - self._last_flush >= self.county_interval_s:
+            written += self.flush()
+        return written
+
+    def flush(self) -> int:
+        """Recompute the counties whose schools' reports changed since the last flush (one
+        thread at a time; another that asks meanwhile returns 0). Returns documents written."""
+        if not self._flush_lock.acquire(blocking=False):
+            return 0
+        try:
+            self._last_flush = time.monotonic()
+            with self._pending_lock:
+                pending, self._pending = self._pending, {}
+            wanted: dict[str, dict | None] = {}
+            try:
+                for county_id, (report, days) in pending.items():
+                    wanted.update(self._recompute("county", county_id, report, days))
+                return self._write(wanted)
+            except BaseException:
+                with self._pending_lock:  # keep them for the next flush
+                    for county_id, (report, days) in pending.items():
+                        self._pending.setdefault(county_id, (report, set()))[1].update(days)
+                raise
+        finally:
+            self._flush_lock.release()
+
+    def pending_counties(self) -> int:
+        with self._pending_lock:
+            return len(self._pending)
 
     def _targets(self, calendar: SchoolCalendar, days: set[date]) -> list[date]:
         targets: set[date] = set()
@@ -390,9 +432,19 @@ class EarlyWarningUpdater:
         by_day = {row["key"][2]: row["value"] for row in rows}
         return [signal_values(by_day.get(d.isoformat())) for d in span]
 
-    def _write(self, wanted: dict[str, dict | None]) -> int:
-        if not wanted:
-            return 0
+    def _write(self, wanted: dict[str, dict | None], *, attempts: int = 3) -> int:
+        """Write what changed; a document another worker (shard) wrote meanwhile is read again
+        and written again, up to ``attempts`` times."""
+        written = 0
+        for _ in range(attempts):
+            if not wanted:
+                break
+            done, conflicts = self._write_once(wanted)
+            written += done
+            wanted = {key: wanted[key] for key in conflicts}
+        return written
+
+    def _write_once(self, wanted: dict[str, dict | None]) -> tuple[int, list[str]]:
         rows = self.ops.all_docs(keys=sorted(wanted), include_docs=True)["rows"]
         existing = {row["key"]: row["doc"] for row in rows if row.get("doc")}
         out = []
@@ -402,20 +454,23 @@ class EarlyWarningUpdater:
                 if current is not None:
                     out.append({"_id": key, "_rev": current["_rev"], "_deleted": True})
                 continue
+            doc = {k: v for k, v in doc.items() if k != "_rev"}
             if current is not None:
                 if {k: v for k, v in current.items() if k != "_rev"} == doc:
                     continue
                 doc["_rev"] = current["_rev"]
             out.append(doc)
         if not out:
-            return 0
-        written = 0
+            return 0, []
+        written, conflicts = 0, []
         for result in self.ops.bulk_docs(out):
             if result.ok:
                 written += 1
+            elif result.error == "conflict":
+                conflicts.append(result.id)
             else:
                 log.warning("early warning not written", extra={"doc_id": result.id, "error": result.error})
-        return written
+        return written, conflicts
 
 
 def _between(first: date, last: date) -> list[date]:

@@ -235,6 +235,7 @@ class Worker:
                     # On a cluster, look once more after a lagging shard copy had time to
                     # catch up (see ``_schedule_recheck``).
                     if settled or not self._on_cluster() or self.stop_event.wait(CLUSTER_RECHECK_S):
+                        self._flush_early_warning()
                         return
                     settled = True
                     continue
@@ -348,6 +349,8 @@ class Worker:
                 self.discovery.position.save_processed(dbq)
             except CouchUnavailable:
                 pass
+        if idle:
+            self._flush_early_warning()
         if idle != self._was_idle:
             self._was_idle = idle
             self._status_now.set()
@@ -535,6 +538,17 @@ class Worker:
         except Exception as exc:  # noqa: BLE001 - statistics must never stop the feed
             self.metrics.inc("errors")
             log.warning("early warning not updated", extra={"db": ctx.name, "error": f"{type(exc).__name__}: {exc}"})
+
+    def _flush_early_warning(self) -> None:
+        """The counties' early warnings waiting for their recompute (when the worker is idle)."""
+        if self.early_warning is None or not self.early_warning.pending_counties():
+            return
+        try:
+            self.early_warning.flush()
+        except Exception as exc:  # noqa: BLE001 - kept for the next flush; statistics never stop the feed
+            self.metrics.inc("errors")
+            log.warning("county early warnings not updated; retried at the next flush",
+                        extra={"error": f"{type(exc).__name__}: {exc}"})
 
     def _write_ops(self, ctx: DbContext, created: list[dict], mirrors: list[dict]) -> None:
         """One ``_bulk_docs`` to ``ops``: records that are only ever created (one that exists

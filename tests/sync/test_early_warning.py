@@ -119,7 +119,7 @@ def _fever_report(school: str, date: str, fever: int) -> dict:
     return report(school, date, absent_fever=fever, fever_at_check=0, students_present=120 - 3 - fever - 2)
 
 
-def test_the_worker_recomputes_a_day_and_the_next_three_and_a_correction_changes_them(world):
+def test_the_worker_recomputes_a_day_and_every_later_day_that_reads_it(world):
     school = world.add_school()
     db = world.db(school)
     for n in range(10):
@@ -127,15 +127,20 @@ def test_the_worker_recomputes_a_day_and_the_next_three_and_a_correction_changes
     db.put(_fever_report(school, _day(10), 12))
     run_until_idle(world.couch, world.settings())
     ops = world.couch.db(OPS_DB)
+    assert ops.get_or_none(doc_id("school", school, _day(11))) is None  # no report: missing, not zero
+    for n in range(11, 16):
+        db.put(_fever_report(school, _day(n), 1 + n % 2))
+    run_until_idle(world.couch, world.settings())
+    late = ops.get(doc_id("school", school, _day(15)))["signals"]["fever"]["methods"]["C1"]["mean"]
     spike = ops.get(doc_id("school", school, _day(10)))
     assert spike["alarm"] and spike["county_id"] == "c-test" and spike["prefecture_id"] == "p-test"
     c1_fever = spike["signals"]["fever"]["methods"]["C1"]
     assert c1_fever["alarm"] and spike["signals"]["fever"]["observed"] == 12
     assert c1_fever["mean"] == pytest.approx(11 / 7, abs=1e-3)  # days 3..9: 2,1,2,1,2,1,2
     assert ops.get(doc_id("county", "c-test", _day(10)))["scope"] == "county"
-    assert ops.get_or_none(doc_id("school", school, _day(11))) is None  # no report: missing, not zero
 
-    # A correction of a past day (day 8: 1 -> 30) changes day 8 and the three school days after it.
+    # A correction of a past day (day 8: 1 -> 30) changes day 8 and every later day that reads it:
+    # C1 up to 7 school days after it (day 15's baseline is days 8..14).
     before = ops.get(doc_id("school", school, _day(9)))["signals"]["fever"]["methods"]["C1"]["mean"]
     corrected = db.get(f"report:daily_health:{_day(8)}")
     corrected["data"].update(absent_fever=30, students_present=120 - 3 - 30 - 2)
@@ -145,6 +150,8 @@ def test_the_worker_recomputes_a_day_and_the_next_three_and_a_correction_changes
     assert after["mean"] != before and after["mean"] == pytest.approx((2 + 1 + 2 + 1 + 2 + 1 + 30) / 7, abs=1e-3)
     assert not ops.get(doc_id("school", school, _day(10)))["signals"]["fever"]["methods"]["C1"]["alarm"]
     assert ops.get(doc_id("school", school, _day(8)))["signals"]["fever"]["observed"] == 30
+    now = ops.get(doc_id("school", school, _day(15)))["signals"]["fever"]["methods"]["C1"]["mean"]
+    assert now == pytest.approx(late + 29 / 7, abs=1e-3)
 
 
 def test_the_worker_without_early_warning_writes_none(world):
