@@ -4,7 +4,7 @@
 // file). Form schemas: network first with a short timeout, the cached copy offline.
 // /db/ (sync) and the other /api/ calls always go to the network.
 
-const VERSION = '0.2.1-1';
+const VERSION = '0.2.2-1';
 const SHELL_CACHE = 'shell-' + VERSION;
 const FORMS_CACHE = 'forms';
 const SHELL_FILES = [
@@ -25,7 +25,7 @@ const SHELL_FILES = [
   '/app/js/validate.js',
   '/app/js/version.js',
 ];
-const FORM_URLS = ['/api/v1/forms', '/api/v1/forms/daily_health', '/api/v1/forms/incident', '/api/v1/forms/inspection'];
+const FORM_URLS = ['/api/v1/forms', '/api/v1/forms/daily_health', '/api/v1/forms/incident', '/api/v1/forms/inspection', '/api/v1/forms/explanation'];
 const NETWORK_TIMEOUT_MS = 4000;
 
 self.addEventListener('install', (event) => {

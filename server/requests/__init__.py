@@ -56,6 +56,7 @@ REQUEST_MESSAGES: dict[str, tuple[str, str]] = {
     "explained_title": ("已说明：不计为未报", "Explained: not counted as missing"),
     "explained_help": ("学校说明了当日未报告的原因。", "The school explained why there is no report for the day."),
     "reason": ("原因", "Reason"),
+    "explained_at": ("说明收到时间", "Explanation received"),
     "reason_closed_weather": ("停课：天气、洪涝或灾害", "Closed: weather, flood or disaster"),
     "reason_closed_holiday": ("停课：放假或考试日", "Closed: holiday or exam day"),
     "reason_trip": ("全校外出", "Whole school away on a trip"),

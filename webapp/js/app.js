@@ -210,8 +210,35 @@ function noticeBox(notice) {
       (f.overridden || []).length ? ' · ' + t('overridden') + ' ' + (f.overridden || []).map((v) => JSON.stringify(v && v.value !== undefined ? v.value : v)).join(', ') : ''))));
 }
 
+function fmtDate(iso) {
+  const d = new Date(iso + 'T00:00:00Z');
+  return d.toLocaleDateString(getLang() === 'zh' ? 'zh-CN' : 'en-GB', { month: 'long', day: 'numeric', timeZone: 'UTC' });
+}
+
+/** The county office's requests as tasks: open ones with their note and what to do. */
+function taskList(tasks) {
+  if (!tasks.length) { return null; }
+  const item = (task) => h('li', { class: 'task' + (task.answer ? ' answered' : ''), dataset: { id: task.id, kind: task.kind, date: task.date, answer: task.answer || '' } },
+    h('p', { class: 'task-title strong' }, t(task.kind === 'check' ? 'task_check' : 'task_file', { date: fmtDate(task.date) }),
+      task.answer ? h('span', { class: 'badge state' }, t('task_answer_' + task.answer)) : null),
+    task.note ? h('p', { class: 'task-note' }, task.note) : null,
+    h('p', { class: 'help' }, t('task_from', { who: task.sentBy, when: fmtTime(task.sentAt) })),
+    task.answer ? null : h('div', { class: 'task-actions' },
+      h('button', { class: 'btn primary task-report', onclick: () => go({ name: 'form', form: 'daily_health', date: task.date, docId: 'report:daily_health:' + task.date }) },
+        t(task.kind === 'check' ? 'task_correct_report' : 'task_file_report')),
+      h('button', { class: 'btn task-explain', onclick: () => go({ name: 'form', form: 'explanation', date: task.date, docId: 'explanation:' + task.date }) },
+        t('task_explain'))));
+  const open = tasks.filter((task) => !task.answer);
+  // Answered ones stay a while (the last five), so the teacher sees the answer went.
+  const shown = open.concat(tasks.filter((task) => task.answer).slice(0, 5));
+  return h('section', { class: 'tasks card', id: 'tasks', dataset: { open: String(open.length) } },
+    h('h2', {}, t('tasks'), open.length ? h('span', { class: 'badge zero' }, String(open.length)) : null),
+    h('ul', { class: 'task-list' }, shown.map(item)));
+}
+
 async function homeScreen() {
   const records = await store.records();
+  const tasks = device.isInspector() ? [] : await store.tasks();
   const actions = device.isInspector()
     ? h('section', { class: 'actions' },
       h('button', { class: 'btn primary big', id: 'new-inspection', onclick: () => go({ name: 'form', form: 'inspection', date: today() }) }, t('new_inspection')))
@@ -222,7 +249,7 @@ async function homeScreen() {
   const list = records.length
     ? h('ul', { class: 'records', id: 'records' }, records.map(recordItem))
     : h('p', { class: 'help', id: 'records' }, t('no_records'));
-  return h('main', { dataset: { screen: 'home' } }, await syncBar(), actions, h('h2', {}, t('records')), list,
+  return h('main', { dataset: { screen: 'home' } }, await syncBar(), taskList(tasks), actions, h('h2', {}, t('records')), list,
     h('p', { class: 'footer' }, t('device') + ': ' + device.enrolment().device.slice(0, 15) + '… · v' + APP_VERSION));
 }
 

@@ -6,7 +6,7 @@
 import { APP_VERSION } from './version.js';
 import * as clock from './clock.js';
 
-const RECORD_TYPES = ['report', 'incident', 'inspection'];
+const RECORD_TYPES = ['report', 'incident', 'inspection', 'explanation'];
 
 function deepEqual(a, b) { return JSON.stringify(a) === JSON.stringify(b); }
 
@@ -183,6 +183,31 @@ export class Store {
       }
     }
     out.sort((a, b) => (b.date + b.id).localeCompare(a.date + a.id));
+    return out;
+  }
+
+  /**
+   * The county office's requests (pulled from the server; only the service writes them), each
+   * with whether this school has answered it: a request to file is answered by the day's report
+   * or an explanation of the day; a request to check, by a report or explanation submitted
+   * after the request was sent. Open ones first, newest first within each.
+   */
+  async tasks() {
+    const all = await this.db.allDocs({ startkey: 'request:', endkey: 'request:\ufff0', include_docs: true });
+    const out = [];
+    for (const row of all.rows) {
+      const req = row.doc;
+      if (!req || req.type !== 'request') { continue; }
+      const report = await this.getDoc('report:daily_health:' + req.date);
+      const explanation = await this.getDoc('explanation:' + req.date);
+      const after = (doc) => Boolean(doc && doc.meta && String(doc.meta.submitted_at || '') > String(req.sent_at || ''));
+      let answer = null;
+      if (req.kind === 'file') { answer = report ? 'filed' : explanation ? 'explained' : null; }
+      else { answer = after(report) ? 'corrected' : after(explanation) ? 'explained' : null; }
+      out.push({ id: req._id, kind: req.kind, date: req.date, note: req.note || '', sentBy: req.sent_by || '',
+        sentAt: req.sent_at || '', answer });
+    }
+    out.sort((a, b) => (Number(Boolean(a.answer)) - Number(Boolean(b.answer))) || b.sentAt.localeCompare(a.sentAt));
     return out;
   }
 
