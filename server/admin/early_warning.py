@@ -2,7 +2,8 @@
 
     GET /api/v1/admin/early-warning/<county>    the thresholds in force and where they come from
     PUT /api/v1/admin/early-warning/<county>    {c1_threshold, c2_threshold, c3_threshold, min_sd,
-                                                 min_count, min_baseline_days, county_min_count}
+                                                 min_count, min_baseline_days, county_min_count,
+                                                 alert_methods: ["C1", "C2", "C3"]}
                                                  (any subset; ``default`` sets every county's default)
 
 Stored in the registry as ``early_warning_settings:<county>``; the worker reads it (cached for
@@ -19,7 +20,7 @@ from server.admin.routes import admins_only, blp, change_arguments, services
 from server.auth import login_required
 from server.early_warning.service import EarlyWarningService
 from server.summaries import summary_service
-from sync.early_warning import SETTINGS_PREFIX
+from sync.early_warning import METHODS, SETTINGS_PREFIX
 from sync.errors import Conflict
 from sync.provision import REGISTRY_DB
 
@@ -32,6 +33,8 @@ class EarlyWarningSettingsSchema(Schema):
     min_count = fields.Integer(validate=validate.Range(min=1, max=10_000))
     min_baseline_days = fields.Integer(validate=validate.Range(min=2, max=7))
     county_min_count = fields.Integer(validate=validate.Range(min=1, max=100_000))
+    alert_methods = fields.List(fields.String(validate=validate.OneOf(METHODS)),
+                                validate=validate.Length(min=1, max=3))
 
 
 class UnknownCounty(AdminError):

@@ -92,7 +92,7 @@ def test_calendar_skips_weekends_holidays_and_closures():
 
 def test_an_alarm_reads_in_plain_chinese_and_english():
     values = [signal_values(_vector(fever=2 if i % 2 else 1)) for i in range(7)] + [signal_values(_vector(fever=9))]
-    result = day_result(values, 7, EarlyWarningSettings(), scope="school")
+    result = day_result(values, 7, EarlyWarningSettings(alert_methods=("C1", "C2", "C3")), scope="school")
     assert result is not None and result["alarm"]
     fever = [a for a in result["alarms"] if a["signal"] == "fever" and a["method"] == "C1"][0]
     assert fever["observed"] == 9 and fever["mean"] == pytest.approx(1.429, abs=1e-3)
@@ -136,6 +136,7 @@ def test_the_worker_recomputes_a_day_and_every_later_day_that_reads_it(world):
     assert spike["alarm"] and spike["county_id"] == "c-test" and spike["prefecture_id"] == "p-test"
     c1_fever = spike["signals"]["fever"]["methods"]["C1"]
     assert c1_fever["alarm"] and spike["signals"]["fever"]["observed"] == 12
+    assert [(a["signal"], a["method"]) for a in spike["alarms"]] == [("fever", "C2")]  # alert_methods: C2
     assert c1_fever["mean"] == pytest.approx(11 / 7, abs=1e-3)  # days 3..9: 2,1,2,1,2,1,2
     assert ops.get(doc_id("county", "c-test", _day(10)))["scope"] == "county"
 
