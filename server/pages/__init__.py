@@ -172,7 +172,7 @@ def county_page(county_id: str):
     prefecture = service.snapshot().name_of("prefecture", summary.get("prefecture_id") or "")
     from server.requests import age_text, request_service  # requests to schools (server/requests)
 
-    requests = request_service().list(county_id)
+    requests = request_service().requests_of(county_id)
     return render_template("county.html", county={"name": summary["name"]}, summary=summary, check=check,
                            prefecture_name=prefecture, **helpers, requests=requests,
                            age_text=lambda seconds: age_text(seconds, _lang()),

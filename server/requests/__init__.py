@@ -137,7 +137,7 @@ def list_requests(args, county_id: str):
     corrected or explained, from what the school sent)."""
     require_county(county_id)
     try:
-        return request_service().list(county_id, args["status"])
+        return request_service().requests_of(county_id, args["status"])
     except UnknownArea:
         abort(404, message=f"no county {county_id!r} in the registry")
 

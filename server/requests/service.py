@@ -56,7 +56,7 @@ class RequestService:
     def send(self, county_id: str, *, school_id: str, day: date, kind: str, note: str, by: str,
              context: dict | None = None, now: dt.datetime | None = None, today: date | None = None) -> dict:
         """Write the request into the school's database (and its index into ``ops``); returns it
-        as ``list`` shows it (status ``open``). ``today`` (local) bounds the date asked about."""
+        as ``requests_of`` shows it (status ``open``). ``today`` (local) bounds the date asked about."""
         self.summaries.county(county_id)
         school = self.summaries.snapshot().schools.get(school_id)
         if school is None or school.county_id != county_id:
@@ -77,7 +77,7 @@ class RequestService:
         self.ops.put(index)
         return self._with_status([index], now)[0]
 
-    def list(self, county_id: str, status: str = "all", *, now: dt.datetime | None = None) -> dict:
+    def requests_of(self, county_id: str, status: str = "all", *, now: dt.datetime | None = None) -> dict:
         """The county's requests, newest first, each with its age and status (``open`` or
         ``answered``, and how: ``filed``, ``corrected`` or ``explained``)."""
         county = self.summaries.county(county_id)
@@ -97,10 +97,10 @@ class RequestService:
     def _with_status(self, docs: list[dict], now: dt.datetime) -> list[dict]:
         keys = sorted({f"{form}:{d['school_id']}:{d['date']}" for d in docs
                        for form in ("daily_health", "explanation")})
-        found = {}
+        found: dict[str, dict] = {}
         if keys:
-            answer = self.reports.all_docs(keys=keys, include_docs=True)
-            found = {row["key"]: row["doc"] for row in answer.get("rows", []) if row.get("doc")}
+            rows = self.reports.all_docs(keys=keys, include_docs=True).get("rows", [])
+            found = {row["key"]: row["doc"] for row in rows if row.get("doc")}
         names = {s.id: s.name for s in self.summaries.snapshot().schools.values()}
         out = []
         for doc in docs:
