@@ -66,7 +66,10 @@ def test_an_officer_sends_a_request_and_the_schools_answer_closes_it(client, cou
     assert stored["type"] == "request" and stored["kind"] == "file" and stored["date"] == day
     window = couch.db(school_db_name(s)).view("school", "window", startkey=day, endkey="\ufff0")["rows"]
     assert body["id"] in {row["id"] for row in window}
-    # a check request as well (from a verification mismatch), with what prompted it
+    # a check request as well (from a verification mismatch: the list has 2 suspected cases), with what prompted it
+    uploaded = client.post(f"/api/v1/counties/{c}/verification", headers=dict(basic(names["officer"]), **{
+        "Content-Type": "text/csv"}), data=f"school_id,date,suspected,confirmed\n{s},{day},2,0\n")
+    assert uploaded.status_code == 201, uploaded.get_json()
     check = client.post(f"/api/v1/counties/{c}/requests", headers=basic(names["officer"]),
                         json={"school_id": s, "date": day, "kind": "check", "note": "卫健名单 2 例疑似",
                               "context": {"category": "suspected", "list_count": 2}}).get_json()
@@ -81,6 +84,10 @@ def test_an_officer_sends_a_request_and_the_schools_answer_closes_it(client, cou
             examples.explanation(date=day, reason="closed_weather", details="暴雨停课"), s, device)])
     assert result.ok, result
     run_until_idle(couch, WorkerSettings(couchdb_url=couch.base_url, db_pattern=f"^{school_db_name(s)}$"))
+    # the worker leaves the service's requests alone (not quarantined as a device's invalid document)
+    sources = couch.db("ops").view("ops", "by_source", startkey=[school_db_name(s), body["id"]],
+                                   endkey=[school_db_name(s), body["id"], {}])["rows"]
+    assert sources == []
     listed = client.get(f"/api/v1/counties/{c}/requests", headers=basic(names["officer"])).get_json()
     by_id = {r["id"]: r for r in listed["requests"]}
     for request_id in (body["id"], check["id"]):
@@ -89,6 +96,14 @@ def test_an_officer_sends_a_request_and_the_schools_answer_closes_it(client, cou
         assert by_id[request_id]["answer_after_seconds"] >= 0
     assert client.get(f"/api/v1/counties/{c}/requests?status=open", headers=basic(names["officer"])
                       ).get_json()["requests"] == []
+    # the county page closes the mismatch with the school's answer
+    page = client.get(f"/counties/{c}?from={day}&to={day}", headers=basic(names["officer"]))
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    row = html[html.index(f'<tr data-school="{s}" data-date="{day}"'):]
+    row = row[:row.index("</tr>")]
+    assert 'class="closed"' in row and "已说明" in row and "暴雨停课" in row and "ask-check" not in row
+    assert f'data-request="{check["id"]}"' in html and "&lt;b&gt;今日&lt;/b&gt;" in html  # the note escaped
     # and the day counts as explained, not missing
     summary = client.get(f"/api/v1/summaries/county/{c}?from={day}&to={day}", headers=basic(names["officer"])
                          ).get_json()["days"][0]
