@@ -75,7 +75,8 @@ class TimedUpdater(ew.EarlyWarningUpdater):
             TimedUpdater.reports += len(changed)
 
 
-def run_worker(url: str, *, early_warning: bool) -> float:
+def run_worker(url: str, *, early_warning: bool) -> tuple[float, int]:
+    """(seconds, canonical reports written) of one worker run until idle."""
     settings = WorkerSettings(couchdb_url=url, early_warning=early_warning, status_interval_s=3600)
     with CouchClient(url) as client:
         worker = Worker(client, settings)
@@ -83,7 +84,7 @@ def run_worker(url: str, *, early_warning: bool) -> float:
             worker.early_warning = TimedUpdater(client, worker.registry.doc)
         t0 = time.perf_counter()
         worker.run_until_idle()
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, worker.metrics.counters["written"]
 
 
 def main() -> int:
@@ -92,13 +93,16 @@ def main() -> int:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--prefectures", type=int, default=3)
     parser.add_argument("--counties-per-prefecture", type=int, default=4)
-    parser.add_argument("--mornings", type=int, default=2, help="pairs of mornings (without, with early warning)")
+    parser.add_argument("--mornings", type=int, default=2,
+                        help="pairs of mornings (without, with early warning); at most 5")
     parser.add_argument("--spike-every", type=int, default=50, help="every n-th school's report has a spike")
     parser.add_argument("--url", help="use this server instead of a fresh embedded one")
     parser.add_argument("--skip-load", action="store_true", help="the server already holds the demo")
     args = parser.parse_args()
+    # History ends three weeks ago, so that the timed mornings are past days (a report dated
+    # more than a day ahead is refused).
     shape = DemoShape(prefectures=args.prefectures, counties_per_prefecture=args.counties_per_prefecture,
-                      schools=args.schools, days=args.days, seed=2026)
+                      schools=args.schools, days=args.days, seed=2026, end=date.today() - timedelta(days=21))
     workdir = Path(tempfile.mkdtemp(prefix="bench-early-warning-"))
     server = None if args.url else EmbeddedCouch(workdir / "couchdb").start()
     url = args.url or server.url
@@ -112,7 +116,7 @@ def main() -> int:
                 t0 = time.monotonic()
                 load(couch, shape, threads=8)
                 print(f"demo load:                                   {time.monotonic() - t0:8.1f} s", flush=True)
-                took = run_worker(url, early_warning=True)
+                took, _written = run_worker(url, early_warning=True)
                 print(f"worker over the history (with early warning): {took:8.1f} s", flush=True)
             schools = sorted(row["id"].split(":", 1)[1] for row in couch.db("registry").view(
                 "registry", "by_type", key="school", reduce=False)["rows"])
@@ -126,7 +130,10 @@ def main() -> int:
                 for target, on in ((without, False), (with_ew, True)):
                     day = next_school_day(day)
                     n = write_morning(couch, schools, day, args.spike_every)
-                    target.append(run_worker(url, early_warning=on) / n)
+                    took, written = run_worker(url, early_warning=on)
+                    print(f"  {day} early warning {'on ' if on else 'off'}: {written} of {n} reports written "
+                          f"in {took:6.1f} s", flush=True)
+                    target.append(took / n)
             alarms = couch.db("ops").view("ops", "early_warnings", endkey=["province", "", day.isoformat()],
                                           startkey=["province", "", shape.end_date.isoformat()])["rows"]
         off, on = sum(without) / len(without), sum(with_ew) / len(with_ew)
