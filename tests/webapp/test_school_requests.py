@@ -84,7 +84,13 @@ def test_a_request_reaches_the_offline_device_and_its_explanation_counts(
     device.wait_for_selector(f"#tasks li.task[data-id='{request_id}']:has-text('Please file the report')")
     device.locator("#lang").click()
     device.wait_for_selector(f"#tasks li.task[data-id='{request_id}']:has-text('请填报')")
-    task.locator("button.task-explain").click()
+    # "file that day's report" opens the day's report form (left again: the teacher explains instead)
+    task.locator("button.task-report").click()
+    device.wait_for_selector("main[data-screen=form][data-form=daily_health] "
+                             f"#form-body[data-doc-id='report:daily_health:{today}']")
+    device.locator("#back").click()
+    device.wait_for_selector("main[data-screen=home]")
+    device.locator(f"#tasks li.task[data-id='{request_id}'] button.task-explain").click()
     device.wait_for_selector("main[data-screen=form][data-form=explanation]")
     assert device.locator("#report-date").input_value() == today
     device.locator(".field[data-field='reason'] select").select_option("closed_weather")
