@@ -50,13 +50,24 @@ def trend_rows(trend: dict) -> list[dict]:
 def county_page_tables(service: SummaryService, county_id: str, start, end) -> dict[str, list[dict]]:
     """The county page's other tables, for its exports."""
     from server.alerts import alert_service  # late: the alerts package imports this one
+    from server.requests import request_service  # late: the requests package imports this one
     from server.verification.service import VerificationService
 
+    missing = service.missing(county_id, end)
     return {"schools": service.county_schools(county_id, start, end)["schools"],
-            "missing": service.missing(county_id, end)["missing"],
+            "missing": missing["missing"],
+            "explained": missing["explained"],
             "alerts": [{k: v for k, v in alert.items() if k != "detail"}
                        for alert in alert_service().alerts(county_id, end)["alerts"]],
-            "mismatches": VerificationService(service).report(county_id).get("mismatches") or []}
+            "mismatches": VerificationService(service).report(county_id).get("mismatches") or [],
+            "requests": [{k: r[k] for k in REQUEST_COLUMNS} | {"reason": (r["explanation"] or {}).get("reason"),
+                                                              "details": (r["explanation"] or {}).get("details")}
+                         for r in request_service().requests_of(county_id)["requests"]]}
+
+
+#: The requests sheet's columns (the API's answer has more: ``context``, the ids).
+REQUEST_COLUMNS = ("school_id", "school_name", "date", "kind", "note", "sent_by", "sent_at", "age_seconds",
+                   "status", "answer", "answered_at", "answer_after_seconds")
 
 
 def send_answer(answer: dict, tables: dict, args: dict, filename: str):

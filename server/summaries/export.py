@@ -38,6 +38,9 @@ EMPTY_COLUMNS = {
                "acknowledged"],
     "mismatches": ["school_id", "school_name", "date", "category", "list_count", "school_count", "direction",
                    "school_reported"],
+    "explained": ["school_id", "name", "reason", "details", "received_at"],
+    "requests": ["school_id", "school_name", "date", "kind", "note", "sent_by", "sent_at", "age_seconds", "status",
+                 "answer", "answered_at", "answer_after_seconds", "reason", "details"],
 }
 XLSX_MIME = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 PERCENT_FORMAT = "0.0%"
@@ -46,7 +49,8 @@ SHEET_LABELS: dict[str, tuple[str, str]] = {
     "days": ("每日汇总", "Per day"), "total": ("合计", "Total"), "trend": ("趋势", "Trend"),
     "schools": ("学校", "Schools"), "missing": ("未报学校", "Missing schools"), "alerts": ("预警", "Alerts"),
     "mismatches": ("校核不一致", "Verification mismatches"), "counties": ("县", "Counties"),
-    "prefectures": ("市州", "Prefectures"),
+    "prefectures": ("市州", "Prefectures"), "explained": ("已说明学校", "Explained schools"),
+    "requests": ("给学校的提醒", "Requests to schools"),
 }
 COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "date": ("日期", "Date"), "school_day": ("上学日", "School day"),
@@ -84,6 +88,12 @@ COLUMN_LABELS: dict[str, tuple[str, str]] = {
     "category": ("类别", "Category"), "list_count": ("卫健名单人数", "On the list"),
     "school_count": ("学校上报人数", "Reported by the school"), "direction": ("方向", "Direction"),
     "school_reported": ("学校已报", "School reported"),
+    "reason": ("原因", "Reason"), "details": ("说明", "Details"),
+    "received_at": ("收到时间(本地时间)", "Received (local)"),
+    "kind": ("类型", "Kind"), "note": ("留言", "Note"), "sent_by": ("发送人", "Sent by"),
+    "sent_at": ("发送时间(本地时间)", "Sent at (local)"), "age_seconds": ("已过(秒)", "Age (seconds)"),
+    "answer": ("答复", "Answer"), "answered_at": ("答复时间(本地时间)", "Answered at (local)"),
+    "answer_after_seconds": ("答复用时(秒)", "Answered after (seconds)"),
 }
 for _name, _meta in DAILY_HEALTH.fields_metadata().items():  # the form's own labels for the summed counts
     COLUMN_LABELS[f"totals.{_name}"] = (_meta["label"]["zh"], _meta["label"]["en"])
@@ -92,6 +102,11 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {  # codes in status, rule, metric, d
     "not_synced": ("未同步", "Not synced"), "not_reported": ("已同步未报告", "Synced, not reported"),
     "device_status": ("设备状态", "Device status"), "reported": ("已报", "Reported"), "missing": ("未报", "Missing"),
     "not_expected": ("无需报", "Not expected"), "explained": ("已说明", "Explained"),
+    "file": ("提醒填报", "Asked to file"), "check": ("请核实", "Asked to check"), "open": ("待答复", "Open"),
+    "answered": ("已答复", "Answered"), "filed": ("已填报", "Filed"), "corrected": ("已更正", "Corrected"),
+    "closed_weather": ("停课:天气、洪涝或灾害", "Closed: weather, flood or disaster"),
+    "closed_holiday": ("停课:放假或考试日", "Closed: holiday or exam day"),
+    "trip": ("全校外出", "Whole school away on a trip"), "other": ("其他", "Other"),
     "cases": ("疑似/确诊病例", "Suspected/confirmed cases"), "fever_rate": ("发热率过高", "High fever rate"),
     "absence_rate": ("缺勤率过高", "High absence rate"), "high": ("高", "High"), "normal": ("一般", "Normal"),
     "list_only": ("名单有、学校未报", "On the list, not reported by the school"),
@@ -103,7 +118,8 @@ VALUE_LABELS: dict[str, tuple[str, str]] = {  # codes in status, rule, metric, d
     "isolation": ("隔离率", "Isolation rate"), "staff_attendance": ("教职工出勤率", "Staff attendance rate"),
     "suspected_cases": ("疑似病例数", "Suspected cases"), "confirmed_cases": ("确诊病例数", "Confirmed cases"),
 }
-CODE_COLUMNS = {"status", "last_sync_source", "rule", "severity", "category", "direction", "metric"}
+CODE_COLUMNS = {"status", "last_sync_source", "rule", "severity", "category", "direction", "metric", "kind",
+                "answer", "reason"}
 PERCENT_COLUMNS = {"completeness", "on_time_device_rate", "on_time_server_rate"}
 YES_NO = {"zh": ("是", "否"), "en": ("yes", "no")}
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import io
 import uuid
 
 import pytest
+from openpyxl import load_workbook
 
 from mobile_schema import examples
 from sync import WorkerSettings, run_until_idle
@@ -104,6 +106,17 @@ def test_an_officer_sends_a_request_and_the_schools_answer_closes_it(client, cou
     row = row[:row.index("</tr>")]
     assert 'class="closed"' in row and "已说明" in row and "暴雨停课" in row and "ask-check" not in row
     assert f'data-request="{check["id"]}"' in html and "&lt;b&gt;今日&lt;/b&gt;" in html  # the note escaped
+    # the county page's export holds the requests (and the explained schools) as sheets people read
+    export = client.get(f"/api/v1/summaries/county/{c}?from={day}&to={day}&format=xlsx",
+                        headers=basic(names["officer"]))
+    book = load_workbook(io.BytesIO(export.data))
+    sheet = book["给学校的提醒"]
+    header = [cell.value for cell in sheet[1]]
+    assert {"留言", "答复", "原因", "已过(秒)"} <= set(header)
+    rows = [dict(zip(header, (cell.value for cell in row), strict=True)) for row in sheet.iter_rows(min_row=2)]
+    assert sorted(r["类型"] for r in rows) == ["提醒填报", "请核实"]
+    assert {r["答复"] for r in rows} == {"已说明"} and {r["原因"] for r in rows} == {"停课:天气、洪涝或灾害"}
+    assert "已说明学校" in book.sheetnames
     # and the day counts as explained, not missing
     summary = client.get(f"/api/v1/summaries/county/{c}?from={day}&to={day}", headers=basic(names["officer"])
                          ).get_json()["days"][0]

@@ -84,7 +84,8 @@ def test_county_exports_hold_every_table_of_the_page_with_localised_headers(demo
     answer = client.get("/api/v1/summaries/county/p01c01", query_string=dict(query, format="xlsx"))
     assert answer.status_code == 200
     book = load_workbook(io.BytesIO(answer.data))
-    assert book.sheetnames == ["每日汇总", "合计", "趋势", "学校", "未报学校", "预警", "校核不一致"]
+    assert book.sheetnames == ["每日汇总", "合计", "趋势", "学校", "未报学校", "已说明学校", "预警", "校核不一致",
+                               "给学校的提醒"]
     days = book["每日汇总"]
     header = [c.value for c in days[1]]
     assert "完整率" in header and "晨检发热人数" in header and "totals.fever_at_check" not in header
