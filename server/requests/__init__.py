@@ -62,6 +62,7 @@ REQUEST_MESSAGES: dict[str, tuple[str, str]] = {
     "reason_trip": ("全校外出", "Whole school away on a trip"),
     "reason_other": ("其他", "Other"),
     "schools_explained": ("已说明", "Explained"),
+    "explained": ("已说明", "Explained"),
     "mismatch_answer": ("学校答复", "School's answer"),
     "hours_unit": ("小时", " h"),
     "days_unit_short": ("天", " d"),

@@ -34,7 +34,9 @@ def area(couch):
             {"_id": f"school:{s}", "type": "school", "county_id": c, "prefecture_id": f"rp{run}", "name": "河边小学",
              "opened": "2020-01-01", "closed": None},
             {"_id": f"school:{other}s1", "type": "school", "county_id": other, "prefecture_id": f"rp{run}",
-             "name": "邻县小学", "opened": "2020-01-01", "closed": None}]
+             "name": "邻县小学", "opened": "2020-01-01", "closed": None},
+            # every weekday a school day: the test does not depend on today's weekday
+            {"_id": f"calendar:{c}", "type": "calendar", "school_weekdays": [1, 2, 3, 4, 5, 6, 7]}]
     registry.bulk_docs(docs)
     provision_school(couch, s)
     names = {"officer": f"ro_{run}", "other": f"rox_{run}", "teacher": f"rt_{run}", "device": f"device_r{run}"}
@@ -106,6 +108,9 @@ def test_an_officer_sends_a_request_and_the_schools_answer_closes_it(client, cou
     row = row[:row.index("</tr>")]
     assert 'class="closed"' in row and "已说明" in row and "暴雨停课" in row and "ask-check" not in row
     assert f'data-request="{check["id"]}"' in html and "&lt;b&gt;今日&lt;/b&gt;" in html  # the note escaped
+    # the school's own page says the day is explained, and why
+    school_page = client.get(f"/schools/{s}?from={day}&to={day}", headers=basic(names["officer"]))
+    assert "已说明: 停课：天气、洪涝或灾害 暴雨停课" in school_page.get_data(as_text=True)
     # the county page's export holds the requests (and the explained schools) as sheets people read
     export = client.get(f"/api/v1/summaries/county/{c}?from={day}&to={day}&format=xlsx",
                         headers=basic(names["officer"]))
@@ -120,9 +125,8 @@ def test_an_officer_sends_a_request_and_the_schools_answer_closes_it(client, cou
     # and the day counts as explained, not missing
     summary = client.get(f"/api/v1/summaries/county/{c}?from={day}&to={day}", headers=basic(names["officer"])
                          ).get_json()["days"][0]
-    if summary["school_day"]:
-        assert summary["schools_explained"] == 1 and summary["schools_missing"] == 0
-        assert summary["completeness"] == 0.0
+    assert summary["schools_explained"] == 1 and summary["schools_missing"] == 0
+    assert summary["completeness"] == 0.0
 
 
 def test_who_may_send_and_what_is_refused(client, area):
