@@ -418,7 +418,10 @@ class EarlyWarningUpdater:
             result = day_result(values, index[day], settings, scope=scope)
             key = doc_id(scope, owner, day.isoformat())
             if result is None:
-                out[key] = None
+                # A day without a report has no document, unless its report was just deleted
+                # (then it is one of ``days``); a later day without one has nothing to remove.
+                if day in days:
+                    out[key] = None
                 continue
             out[key] = {"_id": key, "type": "early_warning", "scope": scope, "owner": owner,
                         "school_id": owner if scope == "school" else None, "county_id": county_id,
@@ -440,9 +443,15 @@ class EarlyWarningUpdater:
         return [signal_values(by_day.get(d.isoformat())) for d in span]
 
     def _write(self, wanted: dict[str, dict | None], *, attempts: int = 3) -> int:
-        """Write what changed; a document another worker (shard) wrote meanwhile is read again
-        and written again, up to ``attempts`` times."""
+        """Write what changed. A day's document is first created blindly (a new report's day
+        has none: one request); one that exists (a conflict), or one to delete, is read and
+        written again only if it changed, up to ``attempts`` times (another shard may write it)."""
         written = 0
+        fresh = [doc for doc in wanted.values() if doc is not None]
+        if fresh:
+            done, conflicts = self._bulk(fresh)
+            written += done
+            wanted = {key: doc for key, doc in wanted.items() if doc is None or key in conflicts}
         for _ in range(attempts):
             if not wanted:
                 break
@@ -469,8 +478,11 @@ class EarlyWarningUpdater:
             out.append(doc)
         if not out:
             return 0, []
+        return self._bulk(out)
+
+    def _bulk(self, docs: list[dict]) -> tuple[int, list[str]]:
         written, conflicts = 0, []
-        for result in self.ops.bulk_docs(out):
+        for result in self.ops.bulk_docs(docs):
             if result.ok:
                 written += 1
             elif result.error == "conflict":
