@@ -8,9 +8,9 @@ school day (written into its database, as a device's sync would), and the worker
 them, alternately without early warning (``early_warning=False``) and with it. It prints the
 worker's time per report in both cases, early warning's own share (time inside
 ``EarlyWarningUpdater.update``) and its requests per report, and what that means for 20,000
-schools (the work per report is bounded: one ``_all_docs`` of the school's ~23 school days,
-one grouped view query for the county, one ``_all_docs`` and one ``_bulk_docs`` in ``ops``,
-whatever the number of schools).
+schools (the work per report is bounded whatever the number of schools: ~23 ids of its
+school's series in a shared ``_all_docs``, its share of a ``_bulk_docs`` in ``ops``, and one
+grouped view query per county per flush).
 """
 
 from __future__ import annotations

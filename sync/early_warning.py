@@ -27,7 +27,7 @@ import math
 import threading
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, timedelta
 from typing import Any
 
@@ -61,7 +61,9 @@ LOOKBACK_SCHOOL_DAYS = C3_DAYS - 1 + GUARD_DAYS + BASELINE_DAYS
 # report never leaves a stale statistic behind.
 DAYS_AHEAD = LOOKBACK_SCHOOL_DAYS
 MAX_CALENDAR_LOOKBACK = 200  # calendar days searched for school days (a long holiday)
-COUNTY_INTERVAL_S = 10.0  # counties are recomputed at most this often while reports stream in
+FLUSH_INTERVAL_S = 5.0  # queued changes are recomputed at most this often while reports stream in
+READ_CHUNK = 2000  # ids per ``_all_docs`` read of the schools' series
+SCOPES = ("school", "county")
 DOC_PREFIX = "early_warning:"
 SETTINGS_PREFIX = "early_warning_settings:"
 
@@ -298,15 +300,18 @@ def describe(alarm: dict, lang: str = "zh") -> str:
 
 # -- incremental recomputation ---------------------------------------------------------------------
 
-@dataclass
-class UpdateStats:
-    schools: int = 0
-    counties: int = 0
-    days: int = 0
-    written: int = 0
-    seconds: float = 0.0
-    errors: int = 0
-    by_scope: dict[str, int] = field(default_factory=dict)
+@dataclass(frozen=True, kw_only=True)
+class _Plan:
+    """What one flush recomputes for a school or county: the changed ``days``, the ``targets``
+    (those and the school days after them that read them) and the ``span`` of school days read."""
+
+    scope: str
+    owner: str
+    report: dict
+    days: set[date]
+    targets: list[date]
+    span: list[date]
+    settings: EarlyWarningSettings
 
 
 def doc_id(scope: str, owner: str, day: str) -> str:
@@ -320,15 +325,16 @@ class EarlyWarningUpdater:
     CouchDB client's errors."""
 
     def __init__(self, client: CouchClient, registry_doc: Callable[[str], dict | None], *,
-                 county_interval_s: float = COUNTY_INTERVAL_S):
+                 flush_interval_s: float = FLUSH_INTERVAL_S):
         self.reports = client.db(REPORTS_DB)
         self.ops = client.db(OPS_DB)
         self.registry_doc = registry_doc
-        self.county_interval_s = county_interval_s
-        # Counties are recomputed at most every ``county_interval_s`` (and when the worker goes
-        # idle: ``flush``), not once per school's batch: in the morning burst each county's
-        # schools report within minutes, and one county document would be rewritten by every one.
-        self._pending: dict[str, tuple[dict, set[date]]] = {}
+        self.flush_interval_s = flush_interval_s
+        # Recomputed at most every ``flush_interval_s`` (and when the worker goes idle), not once
+        # per school's batch: in the morning burst the schools' series are read and their
+        # results written a few hundred at a time, and a county's document is written once,
+        # not by each of its schools.
+        self._pending: dict[tuple[str, str], tuple[dict, set[date]]] = {}
         self._pending_lock = threading.Lock()
         self._flush_lock = threading.Lock()
         self._last_flush = time.monotonic()
@@ -344,53 +350,52 @@ class EarlyWarningUpdater:
         return SchoolCalendar.from_doc(doc)
 
     def update(self, changed: Iterable[dict]) -> int:
-        """Recompute for changed daily reports (dicts with ``school_id``, ``county_id``,
-        ``prefecture_id`` and ``date``); returns how many ``ops`` documents were written."""
-        by_school: dict[str, tuple[dict, set[date]]] = {}
-        by_county: dict[str, tuple[dict, set[date]]] = {}
-        for report in changed:
-            try:
-                day = date.fromisoformat(report["date"])
-            except (KeyError, TypeError, ValueError):
-                continue
-            if report.get("school_id"):
-                by_school.setdefault(report["school_id"], (report, set()))[1].add(day)
-            if report.get("county_id"):
-                by_county.setdefault(report["county_id"], (report, set()))[1].add(day)
-        wanted: dict[str, dict | None] = {}
-        for school_id, (report, days) in by_school.items():
-            wanted.update(self._recompute("school", school_id, report, days))
-        written = self._write(wanted)
+        """Queue changed daily reports (dicts with ``school_id``, ``county_id``,
+        ``prefecture_id`` and ``date``) for the next recompute, and recompute if the last was
+        ``flush_interval_s`` ago; returns how many ``ops`` documents were written."""
         with self._pending_lock:
-            for county_id, (report, days) in by_county.items():
-                self._pending.setdefault(county_id, (report, set()))[1].update(days)
-        if time.monotonic() - self._last_flush >= self.county_interval_s:
-            written += self.flush()
-        return written
+            for report in changed:
+                try:
+                    day = date.fromisoformat(report["date"])
+                except (KeyError, TypeError, ValueError):
+                    continue
+                for scope in SCOPES:
+                    owner = report.get(f"{scope}_id")
+                    if owner:
+                        self._pending.setdefault((scope, owner), (report, set()))[1].add(day)
+        if time.monotonic() - self._last_flush >= self.flush_interval_s:
+            return self.flush()
+        return 0
 
     def flush(self) -> int:
-        """Recompute the counties whose schools' reports changed since the last flush (one
-        thread at a time; another that asks meanwhile returns 0). Returns documents written."""
+        """Recompute every school and county queued since the last flush: the schools' series in
+        one read, each county's in one view query, the results in one write (one thread at a
+        time; another that asks meanwhile returns 0). Returns documents written."""
         if not self._flush_lock.acquire(blocking=False):
             return 0
         try:
             self._last_flush = time.monotonic()
             with self._pending_lock:
                 pending, self._pending = self._pending, {}
-            wanted: dict[str, dict | None] = {}
             try:
-                for county_id, (report, days) in pending.items():
-                    wanted.update(self._recompute("county", county_id, report, days))
+                plans = [self._plan(scope, owner, report, days) for (scope, owner), (report, days) in pending.items()]
+                plans = [plan for plan in plans if plan.targets]
+                values = self._school_values([plan for plan in plans if plan.scope == "school"])
+                wanted: dict[str, dict | None] = {}
+                for plan in plans:
+                    series = values[plan.owner] if plan.scope == "school" else self._values(
+                        plan.scope, plan.owner, plan.span)
+                    wanted.update(self._results(plan, series))
                 return self._write(wanted)
             except BaseException:
-                with self._pending_lock:  # keep them for the next flush
-                    for county_id, (report, days) in pending.items():
-                        self._pending.setdefault(county_id, (report, set()))[1].update(days)
+                with self._pending_lock:  # kept for the next flush
+                    for key, (report, days) in pending.items():
+                        self._pending.setdefault(key, (report, set()))[1].update(days)
                 raise
         finally:
             self._flush_lock.release()
 
-    def pending_counties(self) -> int:
+    def pending_count(self) -> int:
         with self._pending_lock:
             return len(self._pending)
 
@@ -402,41 +407,50 @@ class EarlyWarningUpdater:
             targets.update(calendar.school_days_after(day, DAYS_AHEAD))
         return sorted(targets)
 
-    def _recompute(self, scope: str, owner: str, report: dict, days: set[date]) -> dict[str, dict | None]:
+    def _plan(self, scope: str, owner: str, report: dict, days: set[date]) -> _Plan:
         county_id = report.get("county_id")
         calendar = self.calendar_for(county_id)
-        settings = self.settings_for(county_id)
         targets = self._targets(calendar, days)
-        if not targets:
-            return {}
-        before = calendar.school_days_before(targets[0], LOOKBACK_SCHOOL_DAYS)
-        span = [d for d in before + _between(targets[0], targets[-1]) if calendar.is_school_day(d)]
-        values = self._values(scope, owner, span)
-        index = {d: i for i, d in enumerate(span)}
+        span: list[date] = []
+        if targets:
+            before = calendar.school_days_before(targets[0], LOOKBACK_SCHOOL_DAYS)
+            span = [d for d in before + _between(targets[0], targets[-1]) if calendar.is_school_day(d)]
+        return _Plan(scope=scope, owner=owner, report=report, days=days, targets=targets, span=span,
+                     settings=self.settings_for(county_id))
+
+    def _results(self, plan: _Plan, values: list[dict | None]) -> dict[str, dict | None]:
+        index = {d: i for i, d in enumerate(plan.span)}
+        county_id = plan.report.get("county_id")
         out: dict[str, dict | None] = {}
-        for day in targets:
-            result = day_result(values, index[day], settings, scope=scope)
-            key = doc_id(scope, owner, day.isoformat())
+        for day in plan.targets:
+            result = day_result(values, index[day], plan.settings, scope=plan.scope)
+            key = doc_id(plan.scope, plan.owner, day.isoformat())
             if result is None:
                 # A day without a report has no document, unless its report was just deleted
                 # (then it is one of ``days``); a later day without one has nothing to remove.
-                if day in days:
+                if day in plan.days:
                     out[key] = None
                 continue
-            out[key] = {"_id": key, "type": "early_warning", "scope": scope, "owner": owner,
-                        "school_id": owner if scope == "school" else None, "county_id": county_id,
-                        "prefecture_id": report.get("prefecture_id"), "date": day.isoformat(),
-                        "settings": settings.as_dict(), **result}
+            out[key] = {"_id": key, "type": "early_warning", "scope": plan.scope, "owner": plan.owner,
+                        "school_id": plan.owner if plan.scope == "school" else None, "county_id": county_id,
+                        "prefecture_id": plan.report.get("prefecture_id"), "date": day.isoformat(),
+                        "settings": plan.settings.as_dict(), **result}
         return out
 
+    def _school_values(self, plans: list[_Plan]) -> dict[str, list[dict | None]]:
+        """Every planned school's series, read with ``_all_docs`` in chunks of ``READ_CHUNK`` ids."""
+        keys = [f"daily_health:{plan.owner}:{d.isoformat()}" for plan in plans for d in plan.span]
+        found: dict[str, list[int] | None] = {}
+        for i in range(0, len(keys), READ_CHUNK):
+            rows = self.reports.all_docs(keys=keys[i:i + READ_CHUNK], include_docs=True)["rows"]
+            found.update({row["key"]: (row.get("doc") or {}).get("metrics") for row in rows if row.get("doc")})
+        return {plan.owner: [signal_values(found.get(f"daily_health:{plan.owner}:{d.isoformat()}"))
+                             for d in plan.span] for plan in plans}
+
     def _values(self, scope: str, owner: str, span: list[date]) -> list[dict | None]:
+        """A county's series: its schools' reports summed per day (the ``summaries/daily`` view)."""
         if not span:
             return []
-        if scope == "school":
-            keys = [f"daily_health:{owner}:{d.isoformat()}" for d in span]
-            rows = self.reports.all_docs(keys=keys, include_docs=True)["rows"]
-            found = {row["key"]: (row.get("doc") or {}).get("metrics") for row in rows if row.get("doc")}
-            return [signal_values(found.get(k)) for k in keys]
         rows = self.reports.view("summaries", "daily", group=True, startkey=["county", owner, span[0].isoformat()],
                                  endkey=["county", owner, span[-1].isoformat()])["rows"]
         by_day = {row["key"][2]: row["value"] for row in rows}

@@ -540,14 +540,14 @@ class Worker:
             log.warning("early warning not updated", extra={"db": ctx.name, "error": f"{type(exc).__name__}: {exc}"})
 
     def _flush_early_warning(self) -> None:
-        """The counties' early warnings waiting for their recompute (when the worker is idle)."""
-        if self.early_warning is None or not self.early_warning.pending_counties():
+        """Early warnings waiting for their recompute (when the worker is idle)."""
+        if self.early_warning is None or not self.early_warning.pending_count():
             return
         try:
             self.early_warning.flush()
         except Exception as exc:  # noqa: BLE001 - kept for the next flush; statistics never stop the feed
             self.metrics.inc("errors")
-            log.warning("county early warnings not updated; retried at the next flush",
+            log.warning("early warnings not updated; retried at the next flush",
                         extra={"error": f"{type(exc).__name__}: {exc}"})
 
     def _write_ops(self, ctx: DbContext, created: list[dict], mirrors: list[dict]) -> None:
