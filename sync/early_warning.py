@@ -63,6 +63,7 @@ DAYS_AHEAD = LOOKBACK_SCHOOL_DAYS
 MAX_CALENDAR_LOOKBACK = 200  # calendar days searched for school days (a long holiday)
 FLUSH_INTERVAL_S = 5.0  # queued changes are recomputed at most this often while reports stream in
 READ_CHUNK = 2000  # ids per ``_all_docs`` read of the schools' series
+CLOSURE_MARGIN = 5  # school days read further back, for those a school explained as closed
 SCOPES = ("school", "county")
 DOC_PREFIX = "early_warning:"
 SETTINGS_PREFIX = "early_warning_settings:"
@@ -383,9 +384,11 @@ class EarlyWarningUpdater:
                 values = self._school_values([plan for plan in plans if plan.scope == "school"])
                 wanted: dict[str, dict | None] = {}
                 for plan in plans:
-                    series = values[plan.owner] if plan.scope == "school" else self._values(
-                        plan.scope, plan.owner, plan.span)
-                    wanted.update(self._results(plan, series))
+                    if plan.scope == "school":
+                        span, series = values[plan.owner]
+                    else:
+                        span, series = plan.span, self._values(plan.scope, plan.owner, plan.span)
+                    wanted.update(self._results(plan, span, series))
                 return self._write(wanted)
             except BaseException:
                 with self._pending_lock:  # kept for the next flush
@@ -413,17 +416,19 @@ class EarlyWarningUpdater:
         targets = self._targets(calendar, days)
         span: list[date] = []
         if targets:
-            before = calendar.school_days_before(targets[0], LOOKBACK_SCHOOL_DAYS)
+            # A school reads a few more days back: days it explained as closed leave its series.
+            margin = CLOSURE_MARGIN if scope == "school" else 0
+            before = calendar.school_days_before(targets[0], LOOKBACK_SCHOOL_DAYS + margin)
             span = [d for d in before + _between(targets[0], targets[-1]) if calendar.is_school_day(d)]
         return _Plan(scope=scope, owner=owner, report=report, days=days, targets=targets, span=span,
                      settings=self.settings_for(county_id))
 
-    def _results(self, plan: _Plan, values: list[dict | None]) -> dict[str, dict | None]:
-        index = {d: i for i, d in enumerate(plan.span)}
+    def _results(self, plan: _Plan, span: list[date], values: list[dict | None]) -> dict[str, dict | None]:
+        index = {d: i for i, d in enumerate(span)}
         county_id = plan.report.get("county_id")
         out: dict[str, dict | None] = {}
         for day in plan.targets:
-            result = day_result(values, index[day], plan.settings, scope=plan.scope)
+            result = day_result(values, index[day], plan.settings, scope=plan.scope) if day in index else None
             key = doc_id(plan.scope, plan.owner, day.isoformat())
             if result is None:
                 # A day without a report has no document, unless its report was just deleted
@@ -437,15 +442,28 @@ class EarlyWarningUpdater:
                         "settings": plan.settings.as_dict(), **result}
         return out
 
-    def _school_values(self, plans: list[_Plan]) -> dict[str, list[dict | None]]:
-        """Every planned school's series, read with ``_all_docs`` in chunks of ``READ_CHUNK`` ids."""
-        keys = [f"daily_health:{plan.owner}:{d.isoformat()}" for plan in plans for d in plan.span]
-        found: dict[str, list[int] | None] = {}
+    def _school_values(self, plans: list[_Plan]) -> dict[str, tuple[list[date], list[dict | None]]]:
+        """Every planned school's (days, series), read with ``_all_docs`` in chunks of
+        ``READ_CHUNK`` ids. A day the school explained as closed (an ``explanation`` with a
+        ``closed_*`` reason) and did not report is not a day of its series."""
+        keys = [f"{form}:{plan.owner}:{d.isoformat()}" for plan in plans for d in plan.span
+                for form in ("daily_health", "explanation")]
+        found: dict[str, dict] = {}
         for i in range(0, len(keys), READ_CHUNK):
             rows = self.reports.all_docs(keys=keys[i:i + READ_CHUNK], include_docs=True)["rows"]
-            found.update({row["key"]: (row.get("doc") or {}).get("metrics") for row in rows if row.get("doc")})
-        return {plan.owner: [signal_values(found.get(f"daily_health:{plan.owner}:{d.isoformat()}"))
-                             for d in plan.span] for plan in plans}
+            found.update({row["key"]: row["doc"] for row in rows if row.get("doc")})
+        out = {}
+        for plan in plans:
+            days, series = [], []
+            for d in plan.span:
+                report = found.get(f"daily_health:{plan.owner}:{d.isoformat()}")
+                explained = found.get(f"explanation:{plan.owner}:{d.isoformat()}") or {}
+                if report is None and str((explained.get("data") or {}).get("reason", "")).startswith("closed_"):
+                    continue
+                days.append(d)
+                series.append(signal_values((report or {}).get("metrics")))
+            out[plan.owner] = (days, series)
+        return out
 
     def _values(self, scope: str, owner: str, span: list[date]) -> list[dict | None]:
         """A county's series: its schools' reports summed per day (the ``summaries/daily`` view)."""

@@ -528,7 +528,7 @@ class Worker:
     def _update_early_warning(self, ctx: DbContext, written: list[dict]) -> None:
         """Early warnings of the daily reports just written (sync/early_warning.py); a failure is
         logged and never holds up the batch."""
-        daily = [doc for doc in written if doc.get("form") == "daily_health"]
+        daily = [doc for doc in written if doc.get("form") in ("daily_health", "explanation")]
         if self.early_warning is None or not daily:
             return
         try:

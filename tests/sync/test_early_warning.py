@@ -19,7 +19,7 @@ from sync.early_warning import (
     doc_id,
     signal_values,
 )
-from sync.provision import OPS_DB
+from sync.provision import OPS_DB, REPORTS_DB
 from tests.sync import test_worker_support as support
 from tests.sync.test_worker_support import report
 
@@ -160,3 +160,22 @@ def test_the_worker_without_early_warning_writes_none(world):
     world.db(school).put(_fever_report(school, _day(0), 1))
     run_until_idle(world.couch, world.settings(early_warning=False))
     assert world.couch.db(OPS_DB).get_or_none(doc_id("school", school, _day(0))) is None
+
+
+def test_a_day_the_school_explained_as_closed_is_not_a_day_of_its_series(world):
+    from mobile_schema import examples
+
+    school = world.add_school()
+    db = world.db(school)
+    for n in range(10):
+        db.put(_fever_report(school, _day(n), 1 + n % 2))
+    closed = examples.explanation(date=_day(10))
+    closed["school_id"] = school
+    closed["meta"].update(device=examples.DEVICE, author="t1")
+    db.put(closed)
+    db.put(_fever_report(school, _day(11), 2))
+    run_until_idle(world.couch, world.settings())
+    assert world.couch.db(REPORTS_DB).get_or_none(f"explanation:{school}:{_day(10)}") is not None
+    c1_after = world.couch.db(OPS_DB).get(doc_id("school", school, _day(11)))["signals"]["fever"]["methods"]["C1"]
+    assert c1_after["baseline_days"] == 7  # days 3..9: the closed day is skipped, not a gap
+    assert c1_after["mean"] == pytest.approx((2 + 1 + 2 + 1 + 2 + 1 + 2) / 7, abs=1e-3)
