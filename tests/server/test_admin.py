@@ -7,6 +7,7 @@ import base64
 import copy
 import csv
 import io
+import re
 import time
 from datetime import UTC, datetime, timedelta
 
@@ -331,6 +332,20 @@ def test_sync_health_lists_the_silent_worst_first_and_exports_csv(client, import
     rows = list(csv.DictReader(io.StringIO(exported.get_data(as_text=True))))
     assert [r["kind"] for r in rows] == ["school", "device"]
     assert rows[1]["device"] == device["device"] and rows[1]["last_error"] == "replication failed: ETIMEDOUT"
+
+
+def test_admin_pages_show_local_times_not_utc_stamps(client, imported, device):
+    """Sync health, the school page and the audit log show times as the county office reads
+    them (UTC+8, Chinese format), never a raw ``2026-12-01T13:14:03.084Z``."""
+    raw_stamp = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}")
+    for path in ("/admin/sync-health?days=3", f"/admin/schools/{imported['s1']}", "/admin/audit"):
+        page = client.get(path, headers=as_admin(imported))
+        assert page.status_code == 200, path
+        text = page.get_data(as_text=True)
+        text = re.sub(r"<code>.*?</code>", "", text, flags=re.S)  # audit before/after: stored values, as stored
+        assert not raw_stamp.search(text), (path, raw_stamp.search(text))
+    health = client.get("/admin/sync-health?days=3", headers=as_admin(imported)).get_data(as_text=True)
+    assert re.search(r"\d{1,2}月\d{1,2}日 \d{2}:\d{2}", health)  # the device's last sync, 5 days ago
 
 
 def test_sync_health_reads_the_mirror_in_ops_not_the_school_database(client, imported, device, couch, couch_url):
