@@ -14,6 +14,7 @@ from flask import Blueprint, abort, current_app, g, redirect, render_template, r
 
 from server.alerts import alert_service
 from server.auth import login_required, require, require_county
+from server.early_warning import early_warning_service
 from server.pages.i18n import LANGUAGES, current_language, translate
 from server.pages.workspace import area_glance, change_class, day_in_progress, format_date, format_time, morning_check
 from server.summaries import local_today, summary_service
@@ -124,7 +125,9 @@ def _glance(level: str, area_id: str, summary: dict, end) -> list[dict]:
     for row in on_day:
         found = alert_service().alerts(row["county_id"], end)["alerts"]
         alerts[row["county_id"]] = {"count": len(found), "high": sum(1 for a in found if a["severity"] == "high")}
-    return area_glance(on_day, summary["counties"], alerts)
+    in_warning = early_warning_service().warnings(level, area_id, end, end)["counties"]
+    return area_glance(on_day, summary["counties"], alerts,
+                       {row["county_id"]: row["schools_in_warning"] for row in in_warning})
 
 
 @bp.route("/province")

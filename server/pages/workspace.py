@@ -131,10 +131,11 @@ def morning_check(summary: dict, missing: dict, *, now_local: datetime, deadline
             "not_reported": [r for r in rows if r["status"] == "not_reported"]}
 
 
-def area_glance(day_rows: list[dict], range_rows: list[dict], alerts_by_county: dict[str, dict]) -> list[dict]:
+def area_glance(day_rows: list[dict], range_rows: list[dict], alerts_by_county: dict[str, dict],
+                warnings_by_county: dict[str, int] | None = None) -> list[dict]:
     """One row per county of a prefecture or the province, worst completeness on the day first
     (counties without a school day last): completeness on the day and over the range, schools
-    missing on the day, alerts (and how many are case alerts)."""
+    missing on the day, alerts (and how many are case alerts), schools in early warning."""
     over_range = {row["county_id"]: row for row in range_rows}
     out = []
     for row in day_rows:
@@ -143,7 +144,8 @@ def area_glance(day_rows: list[dict], range_rows: list[dict], alerts_by_county: 
                     "expected": row["schools_expected"], "missing": row["schools_missing"],
                     "completeness": row["completeness"],
                     "completeness_range": over_range.get(row["county_id"], {}).get("completeness"),
-                    "alerts": alerts.get("count", 0), "alerts_high": alerts.get("high", 0)})
+                    "alerts": alerts.get("count", 0), "alerts_high": alerts.get("high", 0),
+                    "schools_in_warning": (warnings_by_county or {}).get(row["county_id"], 0)})
     out.sort(key=lambda r: (r["completeness"] is None, r["completeness"] if r["completeness"] is not None else 0,
                             -r["missing"], r["county_id"]))
     return out

@@ -205,6 +205,9 @@ def test_prefecture_page_shows_its_counties_worst_first_with_missing_and_alerts(
             ids = [rows.nth(i).get_attribute("data-county") for i in range(rows.count())]
             assert sorted(ids) == ["p01c01", "p01c02"]
             completeness = []
+            warnings = client.get("/api/v1/early-warnings", query_string={"prefecture": "p01", "from": end, "to": end}
+                                  ).get_json()["counties"]
+            in_warning = {row["county_id"]: row["schools_in_warning"] for row in warnings}
             for county_id in ids:
                 missing = client.get(f"/api/v1/counties/{county_id}/missing", query_string={"date": end}
                                      ).get_json()["missing"]
@@ -213,6 +216,7 @@ def test_prefecture_page_shows_its_counties_worst_first_with_missing_and_alerts(
                 row = page.locator(f'#glance-counties tr[data-county="{county_id}"]')
                 assert row.locator("td.missing-count").inner_text() == str(len(missing))
                 assert row.locator("td.alerts-count").inner_text() == str(len(alerts))
+                assert row.locator("td.early-warning-count").inner_text() == str(in_warning[county_id])
                 day = client.get(f"/api/v1/summaries/county/{county_id}", query_string={"from": end, "to": end}
                                  ).get_json()["days"][-1]
                 completeness.append(day["completeness"])

@@ -50,9 +50,10 @@ def test_area_glance_lists_the_worst_county_first():
     day = [{"county_id": "a", "name": "A", "schools_expected": 10, "schools_missing": 1, "completeness": 0.9},
            {"county_id": "b", "name": "B", "schools_expected": 10, "schools_missing": 5, "completeness": 0.5},
            {"county_id": "c", "name": "C", "schools_expected": 0, "schools_missing": 0, "completeness": None}]
-    rows = area_glance(day, [], {"b": {"count": 3, "high": 1}})
+    rows = area_glance(day, [], {"b": {"count": 3, "high": 1}}, {"b": 2})
     assert [r["county_id"] for r in rows] == ["b", "a", "c"]
     assert rows[0]["alerts"] == 3 and rows[0]["alerts_high"] == 1
+    assert [r["schools_in_warning"] for r in rows] == [2, 0, 0]
 
 
 def test_xlsx_formats_rates_as_percent_and_booleans_as_yes_no():
