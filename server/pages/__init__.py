@@ -125,7 +125,10 @@ def _glance(level: str, area_id: str, summary: dict, end) -> list[dict]:
     for row in on_day:
         found = alert_service().alerts(row["county_id"], end)["alerts"]
         alerts[row["county_id"]] = {"count": len(found), "high": sum(1 for a in found if a["severity"] == "high")}
-    in_warning = early_warning_service().warnings(level, area_id, end, end)["counties"]
+    try:
+        in_warning = early_warning_service().warnings(level, area_id, end, end)["counties"]
+    except UnknownArea:  # an area with no county yet has no early warnings either
+        in_warning = []
     return area_glance(on_day, summary["counties"], alerts,
                        {row["county_id"]: row["schools_in_warning"] for row in in_warning})
 
