@@ -130,8 +130,24 @@ export class SyncManager {
         if (err && !err.status) { this.markOffline(); return; }  // no answer at all: unreachable
         this.set({ active: false, lastError: err ? String(err.message || err) : this.state.lastError });
         if (!err && this.pulledOk) { this.touchSynced(); }
+        if (!err) { this.confirmWaiting().catch(() => null); }
       })
       .on('error', (err) => this.failed(err));
+  }
+
+  /**
+   * Mark as synced the "waiting" records whose revision the server already has. A push that is
+   * cancelled after its write but before its 'change' event (coming online and "sync now" both
+   * restart it) never reports them, and the next push has nothing left to send.
+   */
+  async confirmWaiting() {
+    const waiting = (await this.store.records()).filter((r) => r.state === 'waiting' && r.doc);
+    if (!waiting.length) { return; }
+    const asked = {};
+    for (const r of waiting) { asked[r.id] = [r.doc._rev]; }
+    const missing = await this.remote.revsDiff(asked);
+    const onServer = waiting.filter((r) => !missing[r.id]).map((r) => r.doc);
+    if (onServer.length) { await this.store.markSynced(onServer); }
   }
 
   failed(err) {
@@ -173,6 +189,7 @@ export class SyncManager {
     try {
       await this.refreshRoster().catch((err) => { if (err.status === 401) { throw err; } });
       await this.pullWindow();
+      await this.confirmWaiting();
       this.pulledOk = true;
       this.touchSynced();
       this.set({ lastError: null });
