@@ -90,7 +90,7 @@ class User:
                 or (prefecture_id is not None and prefecture_id in self.prefectures))
 
 
-class _TTLCache:
+class TTLCache:
     """A tiny thread-safe cache: account lookups and verified Basic credentials."""
 
     def __init__(self, ttl_s: float):
@@ -117,8 +117,8 @@ class _TTLCache:
             self._items.pop(key, None)
 
 
-_accounts = _TTLCache(ACCOUNT_CACHE_S)
-_basic = _TTLCache(BASIC_CACHE_S)
+_accounts = TTLCache(ACCOUNT_CACHE_S)
+_basic = TTLCache(BASIC_CACHE_S)
 
 
 class SignInRefused(Exception):
@@ -424,4 +424,4 @@ def init_app(app) -> None:
 
 __all__ = ["User", "current_user", "login_required", "public", "require", "require_county", "check_csrf",
            "client_address", "county_prefecture", "protect_from_csrf", "safe_next", "verify_password",
-           "SignInRefused", "init_app"]
+           "SignInRefused", "TTLCache", "init_app"]

@@ -32,14 +32,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import threading
-import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote
 
 from flask import request
 
-from server.auth import SignInRefused, current_user
+from server.auth import SignInRefused, TTLCache, current_user
 from server.couchdb import get_couch
 from sync.errors import CouchUnavailable
 from sync.provision import inspections_db_name, school_db_name
@@ -114,30 +112,7 @@ class Target:
     db: str | None = None
 
 
-class _CookieCache:
-    """Verified ``AuthSession`` cookies (by hash) -> caller, for a few seconds."""
-
-    def __init__(self, ttl_s: float):
-        self.ttl_s = ttl_s
-        self._items: dict[str, tuple[float, Caller]] = {}
-        self._lock = threading.Lock()
-
-    def get(self, key: str) -> Caller | None:
-        with self._lock:
-            item = self._items.get(key)
-            if item and time.monotonic() - item[0] < self.ttl_s:
-                return item[1]
-            self._items.pop(key, None)
-            return None
-
-    def put(self, key: str, caller: Caller) -> None:
-        with self._lock:
-            if len(self._items) > 10_000:
-                self._items.clear()
-            self._items[key] = (time.monotonic(), caller)
-
-
-_cookies = _CookieCache(COOKIE_CACHE_S)
+_cookies = TTLCache(COOKIE_CACHE_S)  # verified AuthSession cookies (by hash) -> caller
 
 
 def _unavailable() -> DbRefused:
