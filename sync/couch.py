@@ -258,11 +258,20 @@ class CouchClient:
                 "node_config": ("/_node/_local/_config/couchdb", None),
             }
             path, params = probes[capability]
-            try:
-                self._send("GET", path, params=params, timeout=10)
-                self._capabilities[capability] = True
-            except CouchHTTPError:
-                self._capabilities[capability] = False
+            for attempt in (1, 2, 3):
+                try:
+                    self._send("GET", path, params=params, timeout=10)
+                    self._capabilities[capability] = True
+                    break
+                except CouchHTTPError as exc:
+                    # Only a refusal says the server lacks it; a busy server's 5xx is asked again
+                    # and, if it persists, not remembered.
+                    if exc.status < 500:
+                        self._capabilities[capability] = False
+                        break
+                    if attempt == 3:
+                        return False
+                    time.sleep(attempt)
         return self._capabilities[capability]
 
     def db_updates(self, *, since: str = "now", feed: str = "longpoll", timeout_s: float = 30) -> dict:
