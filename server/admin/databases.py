@@ -14,7 +14,7 @@ from typing import Any
 
 from server.admin.errors import InvalidInput, NotFoundError
 from server.audit import AuditLog
-from sync.checkpoint import Checkpointer
+from sync.checkpoint import Checkpointer, seq_number
 from sync.couch import CouchClient
 from sync.design import school_design
 from sync.errors import NotFound
@@ -29,14 +29,6 @@ from sync.provision import (
 
 DEFAULT_DOC_THRESHOLD = 20_000
 PARALLEL_READS = 8
-
-
-def seq_number(seq) -> int | None:
-    """The counting part of an update sequence (``123-g1AAA...`` on CouchDB, ``123`` on PouchDB)."""
-    if seq is None:
-        return None
-    head = str(seq).split("-", 1)[0]
-    return int(head) if head.isdigit() else None
 
 
 def _size(info: dict) -> int | None:
