@@ -55,14 +55,24 @@ class CouchDBNode:
     def url(self) -> str:
         return f"http://admin:{self.password}@127.0.0.1:{self.port}"
 
+    @property
+    def password_file(self) -> Path:
+        return self.dir / "admin-password"
+
     def start(self) -> CouchDBNode:
         """Start the node (a restart reuses the config and data already in ``dir``)."""
         self.dir.mkdir(parents=True, exist_ok=True)
         for attempt in range(3):
             try:
                 if (self.dir / "local.ini").exists():
+                    # CouchDB hashed the admin password into local.ini on the first start:
+                    # the one we chose then is only known from the file kept beside it.
+                    if self.password_file.exists():
+                        self.password = self.password_file.read_text().strip()
                     _run("start", "--dir", str(self.dir))
                 else:
+                    self.password_file.write_text(self.password + "\n")
+                    self.password_file.chmod(0o600)
                     _run("start", "--dir", str(self.dir), "--port", str(self.port),
                          "--admin", f"admin:{self.password}")
                 return self
