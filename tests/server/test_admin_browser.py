@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from sync.provision import provision_core
+from tests.areas import one_school_county
 
 CHROMIUM = "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -116,21 +117,9 @@ def test_admin_signs_in_imports_creates_a_user_and_sees_sync_health(page, admin_
 @pytest.fixture
 def small_area(couch):
     """A county with one school, a device at it, and accounts: a teacher, the county's officer."""
-    run = uuid.uuid4().hex[:8]
-    c, p, s = f"fc{run}", f"fp{run}", f"fc{run}s1"
-    provision_core(couch)
-    couch.db("registry").bulk_docs([
-        {"_id": f"prefecture:{p}", "type": "prefecture", "name": "雅安市"},
-        {"_id": f"county:{c}", "type": "county", "prefecture_id": p, "name": "芦山县"},
-        {"_id": f"school:{s}", "type": "school", "county_id": c, "prefecture_id": p, "name": "芦山县第一小学",
-         "opened": "2020-01-01", "closed": None},
-        {"_id": f"device:dev{run}", "type": "device", "school_id": s, "status": "active", "label": "王老师的平板"}])
-    names = {"teacher": f"ft{run}", "officer": f"fo{run}"}
-    couch.put_user(names["teacher"], password=PASSWORD, roles=[f"school:{s}"])
-    couch.put_user(names["officer"], password=PASSWORD, roles=[f"county:{c}"])
-    yield {"c": c, "p": p, "s": s, "device": f"dev{run}", "run": run, **names}
-    for name in names.values():
-        couch.delete_user(name)
+    with one_school_county(couch, "f", password=PASSWORD, roles={"teacher": "school", "officer": "county"},
+                           device_label="王老师的平板") as area:
+        yield area
 
 
 def sign_in(page, name: str) -> None:

@@ -13,7 +13,7 @@ import uuid
 
 import pytest
 
-from sync.provision import provision_core
+from tests.areas import one_school_county
 
 PASSWORD = "friendly-pw"
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
@@ -26,22 +26,9 @@ def basic(name: str) -> dict:
 
 @pytest.fixture(scope="module")
 def area(couch):
-    run = uuid.uuid4().hex[:8]
-    c, p, s = f"ffc{run}", f"ffp{run}", f"ffc{run}s1"
-    provision_core(couch)
-    couch.db("registry").bulk_docs([
-        {"_id": f"prefecture:{p}", "type": "prefecture", "name": "雅安市"},
-        {"_id": f"county:{c}", "type": "county", "prefecture_id": p, "name": "芦山县"},
-        {"_id": f"school:{s}", "type": "school", "county_id": c, "prefecture_id": p, "name": "芦山县第一小学",
-         "opened": "2020-01-01", "closed": None},
-        {"_id": f"device:fdev{run}", "type": "device", "school_id": s, "status": "active"}])
-    names = {"teacher": f"fft{run}", "officer": f"ffo{run}", "admin": f"ffa{run}"}
-    roles = {"teacher": [f"school:{s}"], "officer": [f"county:{c}"], "admin": ["admin"]}
-    for role, name in names.items():
-        couch.put_user(name, password=PASSWORD, roles=roles[role])
-    yield {"c": c, "p": p, "s": s, "device": f"fdev{run}", **names}
-    for name in names.values():
-        couch.delete_user(name)
+    with one_school_county(couch, "ff", password=PASSWORD,
+                           roles={"teacher": "school", "officer": "county", "admin": "admin"}) as area:
+        yield area
 
 
 def signed_in(client, name: str) -> str:
