@@ -9,6 +9,8 @@ cannot produce an answer at all::
     ├── UnknownSchemaVersion   the form exists but not at that schema_version
     ├── UnknownChecklist       no checklist file for that id and version
     └── MigrationError         a migration step could not be applied
+
+    MalformedPayload           a relay code that is not a well-formed version-1 payload
 """
 
 from __future__ import annotations
@@ -46,3 +48,11 @@ class UnknownChecklist(SchemaError):
 
 class MigrationError(SchemaError):
     """A document could not be migrated (its data is not shaped as its version says)."""
+
+
+class MalformedPayload(ValueError):
+    """A relay code (docs/relay.md) that is not a well-formed version-1 payload; ``reason`` says why."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -54,6 +54,9 @@ def create_app(test_config: dict | None = None) -> Flask:
     from server import requests as school_requests  # requests to schools and their answers (issue 13)
 
     api.register_blueprint(school_requests.blp)
+    from server import relay  # reports a device carried for another (docs/relay.md)
+
+    api.register_blueprint(relay.blp)
     app.register_blueprint(school_requests.pages_bp)  # the county page's request forms
     from server import admin  # the admin pages and API, officers' corrections (server/admin)
 

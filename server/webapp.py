@@ -1,4 +1,4 @@
-"""Serves the teacher app (``webapp/``) at ``/app/`` and PouchDB's browser build from npm.
+"""Serves the teacher app (``webapp/``) at ``/app/`` and its vendored browser builds from npm.
 
 nginx serves the same files in production (deploy/nginx); the service worker and the
 manifest must always be revalidated so a new version reaches devices.
@@ -12,7 +12,12 @@ from server.auth import public
 from server.config import PROJECT_ROOT
 
 WEBAPP_DIR = PROJECT_ROOT / "webapp"
-VENDOR_FILES = {"pouchdb.min.js": PROJECT_ROOT / "node_modules" / "pouchdb" / "dist"}
+VENDOR_FILES = {
+    "pouchdb.min.js": PROJECT_ROOT / "node_modules" / "pouchdb" / "dist",
+    # relay without signal (docs/relay.md): QR codes shown by the origin, scanned by the carrier
+    "qrcode.js": PROJECT_ROOT / "node_modules" / "qrcode-generator" / "dist",
+    "jsQR.js": PROJECT_ROOT / "node_modules" / "jsqr" / "dist",
+}
 NO_CACHE = {"sw.js", "manifest.webmanifest", "index.html"}
 
 bp = Blueprint("webapp", __name__)

@@ -232,6 +232,8 @@ def user(name: str):
                 password = admin.reactivate(who=who, name=name)["password"]
             elif action == "update":
                 admin.update(who=who, name=name, display_name=_text("display_name", 100) or None)
+            elif action == "revoke":
+                DeviceAdmin(couch, audit).revoke(who=who, county_id=_text("county_id"), device=_text("device"))
             else:
                 raise AdminError(f"unknown action {action!r}")
             message = "done"
@@ -240,7 +242,15 @@ def user(name: str):
         person = admin.get(name)
     history = audit.entries(target=f"user:{name}", limit=50)
     return render_template("admin/user.html", person=person, password=password, message=message,
-                           history=history), status
+                           history=history, devices=_inspector_devices_of(couch, audit, person)), status
+
+
+def _inspector_devices_of(couch, audit: AuditLog, person: dict) -> list[dict]:
+    """The devices an inspector enrolled (personal devices; an admin revokes a lost one here)."""
+    counties = [role.split(":", 1)[1] for role in person.get("roles") or [] if role.startswith("inspector:")]
+    devices = DeviceAdmin(couch, audit)
+    return [{**d, "county_id": county_id} for county_id in counties
+            for d in devices.inspector_devices(county_id) if d["enrolled_by"] == person.get("name")]
 
 
 @bp.route("/sync-health")

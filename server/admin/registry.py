@@ -357,6 +357,13 @@ class RegistryAdmin:
             raise NotFoundError(f"no school {school_id!r} in the registry")
         return doc
 
+    def county(self, county_id: str) -> dict:
+        """The county's registry record. Raises ``NotFoundError``."""
+        doc = self.registry.get_or_none(f"county:{county_id}") if ID_RE.match(county_id) else None
+        if doc is None or doc.get("type") != "county":
+            raise NotFoundError(f"no county {county_id!r}")
+        return doc
+
     def schools(self, *, county_id: str | None = None, status: str | None = None, q: str | None = None,
                 limit: int = 100, offset: int = 0) -> dict:
         """Schools (of one county, or all), filtered by status (open/closed) and name or id text."""

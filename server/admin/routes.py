@@ -215,6 +215,36 @@ def device_revocations(args, school_id: str):
     return {"school_id": school_id, "devices": [d for d in admin.devices(school_id) if d["status"] == "revoked"]}
 
 
+@blp.route("/counties/<county_id>/devices", methods=["GET"])
+@login_required
+@blp.response(200, AdminDeviceList)
+def inspector_devices(county_id: str):
+    """The county's inspectors' devices (each personal to the inspector who enrolled it)."""
+    admins_only()
+    couch, audit = services()
+    RegistryAdmin(couch, audit).county(county_id)
+    return {"county_id": county_id, "devices": DeviceAdmin(couch, audit).inspector_devices(county_id)}
+
+
+@blp.route("/counties/<county_id>/devices/revocations", methods=["GET", "POST"])
+@login_required
+@change_arguments(blp, RevokeArgs)
+@blp.response(200, AdminDeviceList)
+def inspector_device_revocations(args, county_id: str):
+    """GET: the county's revoked inspector devices. POST ``{device}``: revoke it (its account is
+    deleted, and its signing key no longer counts)."""
+    who = admins_only()
+    couch, audit = services()
+    RegistryAdmin(couch, audit).county(county_id)
+    admin = DeviceAdmin(couch, audit)
+    if request.method == "POST":
+        if not args:
+            abort(422, message="name the device to revoke", errors={"json": {"device": ["required"]}})
+        admin.revoke(who=who, county_id=county_id, device=args["device"])
+    return {"county_id": county_id,
+            "devices": [d for d in admin.inspector_devices(county_id) if d["status"] == "revoked"]}
+
+
 
 # -- school databases -------------------------------------------------------------------------
 

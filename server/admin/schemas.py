@@ -86,6 +86,8 @@ class AdminDevice(Schema):
     enrolled_by = fields.String(allow_none=True)
     enrolled_at = fields.String(allow_none=True)
     revoked_at = fields.String(allow_none=True)
+    key_registered = fields.Boolean(metadata={"description": "the device registered a signing key (docs/relay.md)"})
+    key_registered_at = fields.String(allow_none=True)
     has_status = fields.Boolean()
     app_version = fields.String(allow_none=True)
     last_sync_at = fields.String(allow_none=True)
@@ -98,6 +100,7 @@ class AdminDevice(Schema):
 
 class AdminDeviceList(Schema):
     school_id = fields.String()
+    county_id = fields.String(metadata={"description": "for a county's inspector devices"})
     devices = fields.List(fields.Nested(AdminDevice))
 
 

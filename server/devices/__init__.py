@@ -1,11 +1,12 @@
-"""Devices: ``POST /api/v1/devices/enrol``, ``GET /api/v1/devices/roster`` and
-``GET /api/v1/devices/time``.
+"""Devices: ``POST /api/v1/devices/enrol``, ``GET /api/v1/devices/roster``,
+``POST /api/v1/devices/key`` and ``GET /api/v1/devices/time``.
 
 The app enrols a device once, online, and then syncs with the device's own CouchDB
 account; ``roster`` answers that account (HTTP Basic, checked by CouchDB's ``_session``)
 with what may have changed since (a teacher added to the roster, the county's schools
 and checklist for an inspector's device); ``time`` gives the server clock so the app can
-measure its offset.
+measure its offset; ``key`` registers the signing key of a device enrolled before keys
+existed (docs/relay.md).
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from datetime import UTC, datetime
 from flask import current_app, request
 
 from server.api import Blueprint, abort
-from server.auth import SignInRefused, public, verify_password
+from server.auth import SignInRefused, User, public, verify_password
 from server.couchdb import get_couch
-from server.devices.schemas import EnrolArgs, Enrolment, Refresh, ServerTime
+from server.devices.schemas import EnrolArgs, Enrolment, KeyArgs, KeyRegistration, Refresh, ServerTime
 from server.devices.service import DeviceEnrolment, EnrolmentError, Person
 
 blp = Blueprint("devices", __name__, url_prefix="/api/v1/devices", description="Device enrolment for the teacher app")
@@ -47,7 +48,7 @@ def enrol(args):
     person = Person(name=user.name, roles=user.roles)
     try:
         enrolment = _enrolment().enrol(person, school_id=args["school_id"], county_id=args["county_id"],
-                                       label=args["label"])
+                                       label=args["label"], public_key=args["public_key"])
     except EnrolmentError as exc:
         abort(exc.status, message=str(exc))
     enrolment["utc_offset_minutes"] = current_app.config["SETTINGS"].utc_offset_minutes
@@ -62,19 +63,42 @@ def enrol(args):
 def roster():
     """What the device asks again when online: its school's roster (and window), or for an
     inspector's device the county's schools, the checklist and who may use it."""
-    auth = request.authorization
-    if auth is None or auth.type != "basic" or not auth.username:
-        abort(401, message="sign in as the device account (HTTP Basic)",
-              headers={"WWW-Authenticate": 'Basic realm="school-reporting"'})
-    try:
-        user = verify_password(auth.username, auth.password or "")
-    except SignInRefused as refused:
-        abort(refused.status, message=refused.message)
+    user = device_account()
     try:
         answer = _enrolment().refresh(user.name, tuple(user.roles))
     except EnrolmentError as exc:
         abort(exc.status, message=str(exc))
     return answer, 200, {"Cache-Control": "no-store"}
+
+
+@blp.route("/key", methods=["POST"])
+@public  # answers only a device account, whose credentials CouchDB verifies (rate-limited)
+@blp.arguments(KeyArgs)
+@blp.response(200, KeyRegistration)
+@blp.alt_response(401, description="No device credentials, or CouchDB refuses them (e.g. a revoked device)")
+@blp.alt_response(403, description="Not a device account, or the device is revoked")
+@blp.alt_response(409, description="The device already registered another key (a key is registered once)")
+def register_key(args):
+    """Register this device's signing key, once (a device enrolled before keys existed);
+    the same key again is answered 200."""
+    user = device_account()
+    try:
+        return _enrolment().register_key(user.name, tuple(user.roles), args["public_key"])
+    except EnrolmentError as exc:
+        abort(exc.status, message=str(exc))
+
+
+def device_account() -> User:
+    """The request's HTTP Basic account, verified through CouchDB (rate-limited). Aborts with
+    401 (no or wrong credentials) or 429; whether it is a device is the caller's check."""
+    auth = request.authorization
+    if auth is None or auth.type != "basic" or not auth.username:
+        abort(401, message="sign in as the device account (HTTP Basic)",
+              headers={"WWW-Authenticate": 'Basic realm="school-reporting"'})
+    try:
+        return verify_password(auth.username, auth.password or "")
+    except SignInRefused as refused:
+        abort(refused.status, message=refused.message)
 
 
 @blp.route("/time")

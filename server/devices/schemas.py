@@ -2,9 +2,24 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+from marshmallow import Schema, ValidationError, fields, validate
+
+from server.devices.keys import BadPublicKey, public_key_point
 
 _ID = validate.Regexp(r"^[A-Za-z0-9_-]{1,64}$")
+
+
+def _valid_public_key(text: str) -> None:
+    try:
+        public_key_point(text)
+    except BadPublicKey as exc:
+        raise ValidationError(str(exc)) from exc
+
+
+def public_key_field(**kwargs) -> fields.String:
+    return fields.String(validate=_valid_public_key, metadata={
+        "description": "the device's ECDSA P-256 public key: base64url of the 65-byte uncompressed point "
+                       "(WebCrypto's raw export); see docs/relay.md"}, **kwargs)
 
 
 class EnrolArgs(Schema):
@@ -16,6 +31,19 @@ class EnrolArgs(Schema):
     county_id = fields.String(load_default=None, validate=_ID,
                               metadata={"description": "an inspector's device: the county it inspects"})
     label = fields.String(load_default="", validate=validate.Length(max=100))
+    public_key = public_key_field(load_default=None)
+
+
+class KeyArgs(Schema):
+    """The public key a device enrolled before keys existed registers (once)."""
+
+    public_key = public_key_field(required=True)
+
+
+class KeyRegistration(Schema):
+    device = fields.String()
+    public_key = fields.String()
+    key_registered_at = fields.String()
 
 
 class RosterEntry(Schema):
@@ -59,6 +87,8 @@ class Enrolment(Refresh):
     db = fields.String()
     db_url = fields.String()
     utc_offset_minutes = fields.Integer()
+    key_registered_at = fields.String(allow_none=True, metadata={"description": "when the public_key sent was "
+                                                                                "registered (null: none sent)"})
 
 
 class ServerTime(Schema):

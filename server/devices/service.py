@@ -10,8 +10,10 @@ syncs ``inspections_<county>`` with roles ``inspector:<county>`` and ``device``,
 the county's schools (registry view ``registry/schools_by_county``) and the checklist.
 
 The registry keeps ``device:<name>`` so an admin can see and revoke a device (deleting
-the ``_users`` account ends its syncing at once). ``refresh`` answers a device that asks
-again for what may change after enrolment: the roster, the county's schools, the checklist.
+the ``_users`` account ends its syncing at once), with the device's signing key
+(``public_key``, ``key_registered_at``; docs/relay.md), kept after revocation for audit.
+``refresh`` answers a device that asks again for what may change after enrolment: the
+roster, the county's schools, the checklist.
 """
 
 from __future__ import annotations
@@ -22,10 +24,11 @@ from datetime import UTC, datetime, timedelta
 
 from mobile_schema.checklists import available_checklists, load_checklist
 from server.auth import ADMIN_ROLES
+from server.devices.keys import normalized_public_key
 from sync.accounts import new_device_token
 from sync.canonical import now_iso
 from sync.couch import CouchClient
-from sync.errors import NotFound
+from sync.errors import Conflict, NotFound
 from sync.provision import DEFAULT_WINDOW_DAYS, REGISTRY_DB, inspections_db_name, school_db_name
 
 DEVICE_ROLE = "device"
@@ -56,6 +59,10 @@ class NotADevice(EnrolmentError):
 
 class NotAPerson(EnrolmentError):
     status = 403
+
+
+class KeyAlreadyRegistered(EnrolmentError):
+    status = 409
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -134,9 +141,11 @@ class DeviceEnrolment:
 
     # -- enrolment ------------------------------------------------------------------------
 
-    def enrol(self, person: Person, *, school_id: str | None, label: str, county_id: str | None = None) -> dict:
+    def enrol(self, person: Person, *, school_id: str | None, label: str, county_id: str | None = None,
+              public_key: str | None = None) -> dict:
         """Create the device account and its registry record for ``person`` (already verified
-        through CouchDB); returns the enrolment.
+        through CouchDB), with the device's ``public_key`` when sent (already checked by the
+        request schema); returns the enrolment.
 
         Raises ``NotAPerson`` (403) for a device's own account (only people vouch for devices:
         a device enrolling another would outlive its own revocation), ``NotOfSchool`` (403),
@@ -145,9 +154,16 @@ class DeviceEnrolment:
         if DEVICE_ROLE in person.roles:
             raise NotAPerson("a device cannot enrol devices: a teacher, inspector or admin signs in to enrol one")
         kind, scope = self.target_for(person, school_id, county_id)
+        key = self.key_fields(public_key) if public_key else {}
         if kind == INSPECTOR:
-            return self._enrol_inspector(person, scope, label)
-        return self._enrol_school(person, scope, label)
+            enrolment = self._enrol_inspector(person, scope, label, key)
+        else:
+            enrolment = self._enrol_school(person, scope, label, key)
+        return dict(enrolment, key_registered_at=key.get("key_registered_at"))
+
+    @staticmethod
+    def key_fields(public_key: str) -> dict:
+        return {"public_key": normalized_public_key(public_key), "key_registered_at": utc_now_iso()}
 
     def _new_account(self, roles: list[str], record: dict) -> tuple[str, str]:
         device = f"device_{uuid.uuid4().hex}"
@@ -157,14 +173,44 @@ class DeviceEnrolment:
                            "status": "active", **record})
         return device, device_password
 
-    def _enrol_school(self, person: Person, school_id: str, label: str) -> dict:
+    def register_key(self, device: str, roles: tuple[str, ...], public_key: str) -> dict:
+        """Register the signing key of a device account (already verified through CouchDB)
+        that has none; the same key again is answered as registered.
+
+        Raises ``NotADevice`` (403: a person's account, or a device not active in the
+        registry) and ``KeyAlreadyRegistered`` (409: the device has another key; a key is
+        never replaced, so a stolen password cannot swap in a key of the thief's).
+        """
+        if DEVICE_ROLE not in roles:
+            raise NotADevice("only a device account registers its key")
+        key = self.key_fields(public_key)
+        for attempt in (1, 2):
+            record = self.registry.get_or_none(f"device:{device}")
+            if record is None or record.get("status") != "active":
+                raise NotADevice("this device is not enrolled, or has been revoked")
+            if record.get("public_key"):
+                if record["public_key"] != key["public_key"]:
+                    raise KeyAlreadyRegistered("this device already has another key; a key is registered once")
+                return {"device": device, "public_key": record["public_key"],
+                        "key_registered_at": record.get("key_registered_at")}
+            record.update(key)
+            try:
+                self.registry.put(record)
+            except Conflict:
+                if attempt == 2:
+                    raise
+                continue  # the record changed meanwhile (e.g. the same request twice): read it again
+            return {"device": device, **key}
+        raise AssertionError("unreachable")
+
+    def _enrol_school(self, person: Person, school_id: str, label: str, key: dict) -> dict:
         school = self.registry.get_or_none(f"school:{school_id}")
         db_name = school_db_name(school_id)
         if school is None or not self.couch.db(db_name).exists():
             raise UnknownSchool(f"school {school_id} is not registered or has no database yet")
         device, device_password = self._new_account(
             [f"school:{school_id}", DEVICE_ROLE],
-            {"kind": SCHOOL, "school_id": school_id, "enrolled_by": person.name, "label": label})
+            {"kind": SCHOOL, "school_id": school_id, "enrolled_by": person.name, "label": label, **key})
         return {
             "kind": SCHOOL,
             "device": device,
@@ -177,7 +223,7 @@ class DeviceEnrolment:
             "window_days": self.window_days(school_id),
         }
 
-    def _enrol_inspector(self, person: Person, county_id: str, label: str) -> dict:
+    def _enrol_inspector(self, person: Person, county_id: str, label: str, key: dict) -> dict:
         county = self.registry.get_or_none(f"county:{county_id}")
         db_name = inspections_db_name(county_id)
         if county is None or not self.couch.db(db_name).exists():
@@ -185,7 +231,7 @@ class DeviceEnrolment:
         device, device_password = self._new_account(
             [f"inspector:{county_id}", DEVICE_ROLE],
             {"kind": INSPECTOR, "school_id": None, "county_id": county_id, "enrolled_by": person.name,
-             "label": label})
+             "label": label, **key})
         return {
             "kind": INSPECTOR,
             "device": device,

@@ -199,5 +199,18 @@ def school_page(school_id: str):
     require_county(school.county_id)
     start, end = _range()
     summary = service.school_daily(school_id, start, end)
-    return render_template("school.html", summary=summary,
+    return render_template("school.html", summary=summary, relayed_by=_relayed_by(school_id, start, end),
                            api=f"/api/v1/summaries/school/{school_id}?from={start}&to={end}")
+
+
+def _relayed_by(school_id: str, start, end) -> dict[str, str]:
+    """``date -> who carried it`` for the school's daily reports another device relayed (docs/relay.md)."""
+    from server.audit import AuditLog
+    from server.couchdb import get_couch
+    from server.relay.service import relays_of
+    from sync.provision import school_db_name
+
+    prefix = "report:daily_health:"
+    found = relays_of(AuditLog(get_couch()), school_db_name(school_id), f"{prefix}{start}", f"{prefix}{end}")
+    return {doc_id.removeprefix(prefix): str((entry.get("after") or {}).get("carrier_name") or entry.get("who"))
+            for doc_id, entry in found.items()}

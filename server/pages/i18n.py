@@ -103,6 +103,7 @@ MESSAGES: dict[str, tuple[str, str]] = {  # key -> (zh, en)
     "age": ("已等待", "Waiting"),
     "reason_hard_conflict": ("多台设备修改冲突", "Conflicting edits on devices"),
     "reason_invalid_merge": ("合并结果未通过校验", "The merged report fails validation"),
+    "relayed_by": ("由 {name} 代为上传", "relayed by {name}"),
     "reason_history": ("违反修改规则(如删除已提交报告)", "A forbidden change (e.g. a submitted report deleted)"),
     "reason_roster": ("填报人不在教师名单上", "Author not on the school's roster"),
     "no_reviews": ("没有需要处理的审核", "Nothing to review"),

@@ -53,6 +53,8 @@ SCOPED = {
     "admin.roster": ("/api/v1/admin/schools/{c}s1/roster", {"admin"}),
     "admin.devices": ("/api/v1/admin/schools/{c}s1/devices", {"admin"}),
     "admin.device_revocations": ("/api/v1/admin/schools/{c}s1/devices/revocations", {"admin"}),
+    "admin.inspector_devices": ("/api/v1/admin/counties/{c}/devices", {"admin"}),
+    "admin.inspector_device_revocations": ("/api/v1/admin/counties/{c}/devices/revocations", {"admin"}),
     "admin.database": ("/api/v1/admin/schools/{c}s1/database", {"admin"}),
     "admin.checkpoint": ("/api/v1/admin/schools/{c}s1/database/checkpoint", {"admin"}),
     "admin.databases": ("/api/v1/admin/databases?county_id={c}", {"admin"}),
