@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                 report = provision_all(client, progress=progress)
                 print(f"\ncreated {len(report.created_dbs)} databases, updated {len(report.design_updated)} "
                       f"design documents", file=sys.stderr)
-                return 0
+                for reason in report.refused:
+                    print(f"refused: {reason}", file=sys.stderr)
+                return 1 if report.refused else 0
             if args.command == "reprocess":
                 Checkpointer(client).reset(school_db_name(args.school_id))
                 print(f"{school_db_name(args.school_id)} will be read again from the start", file=sys.stderr)

@@ -88,13 +88,14 @@ class ProvisionReport:
     security_set: list[str] = field(default_factory=list)
     design_updated: list[str] = field(default_factory=list)
     docs_written: list[str] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)  # schools left alone, with the reason
 
     @property
     def changed(self) -> bool:
         return bool(self.created_dbs or self.security_set or self.design_updated or self.docs_written)
 
     def merge(self, other: ProvisionReport) -> None:
-        for name in ("created_dbs", "security_set", "design_updated", "docs_written"):
+        for name in ("created_dbs", "security_set", "design_updated", "docs_written", "refused"):
             getattr(self, name).extend(getattr(other, name))
 
 
@@ -159,9 +160,30 @@ def device_config(school_id: str, window_days: int = DEFAULT_WINDOW_DAYS) -> dic
     return {"_id": "config:device", "type": "config", "school_id": school_id, "window_days": window_days}
 
 
+class SharedDatabase(Exception):
+    """Two school ids map to one database name (``XSS001`` and ``xss001``): provisioning the
+    second would hand the first school's database, and its devices' access, to the second."""
+
+
+def _owner_of(db: Database) -> str | None:
+    """The school a school database was provisioned for (its ``_security`` member role)."""
+    if not db.exists():
+        return None
+    roles = ((db.get_security() or {}).get("members") or {}).get("roles") or []
+    owners = [role.split(":", 1)[1] for role in roles if role.startswith("school:")]
+    return owners[0] if owners else None
+
+
 def provision_school(client: CouchClient, school_id: str, *, window_days: int = DEFAULT_WINDOW_DAYS) -> ProvisionReport:
+    """Create or upgrade one school's database. Raises ``SharedDatabase`` when the database
+    already belongs to another school id (the registry import refuses such pairs; this guards
+    registries imported before it did)."""
     report = ProvisionReport()
     db = client.db(school_db_name(school_id))
+    owner = _owner_of(db)
+    if owner is not None and owner != school_id:
+        raise SharedDatabase(f"school {school_id}: its database {db.name} belongs to school {owner}; "
+                             "rename one of the two ids")
     ensure_db(db, school_security(school_id), [school_design(school_id)], report, q=SCHOOL_DB_Q)
     if ensure_doc(db, device_config(school_id, window_days)):
         report.docs_written.append(f"{db.name}/config:device")
@@ -188,7 +210,10 @@ def provision_all(client: CouchClient, *, progress: Callable[[int, int], None] |
     counties = registry_ids(client, "county")
     total = len(schools) + len(counties)
     for done, school_id in enumerate(schools, 1):
-        report.merge(provision_school(client, school_id))
+        try:
+            report.merge(provision_school(client, school_id))
+        except SharedDatabase as clash:
+            report.refused.append(str(clash))  # the others still get their databases
         if progress:
             progress(done, total)
     for done, county_id in enumerate(counties, len(schools) + 1):

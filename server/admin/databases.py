@@ -12,7 +12,7 @@ from __future__ import annotations
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
-from server.admin.errors import InvalidInput, NotFoundError
+from server.admin.errors import ConflictError, InvalidInput, NotFoundError
 from server.audit import AuditLog
 from sync.checkpoint import Checkpointer, seq_number
 from sync.couch import CouchClient
@@ -22,6 +22,7 @@ from sync.provision import (
     DEFAULT_WINDOW_DAYS,
     OPS_DB,
     REGISTRY_DB,
+    SharedDatabase,
     provision_school,
     school_db_name,
     school_security,
@@ -138,7 +139,10 @@ class SchoolDatabases:
         db = self.couch.db(school_db_name(school_id))
         current = (db.get_or_none("config:device") or {}) if db.exists() else {}
         days = window_days or current.get("window_days") or DEFAULT_WINDOW_DAYS
-        report = provision_school(self.couch, school_id, window_days=days)
+        try:
+            report = provision_school(self.couch, school_id, window_days=days)
+        except SharedDatabase as clash:
+            raise ConflictError(str(clash)) from None
         changes = {"created_dbs": report.created_dbs, "security_set": report.security_set,
                    "design_updated": report.design_updated, "docs_written": report.docs_written}
         self.audit.record(who=who, action="database.provision", target=db.name,

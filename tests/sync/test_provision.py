@@ -14,6 +14,7 @@ from sync.provision import (
     ADMIN_ONLY_SECURITY,
     SCHOOL_DB_Q,
     ProvisionReport,
+    SharedDatabase,
     ensure_db,
     provision_school,
     school_db_name,
@@ -46,6 +47,18 @@ def test_school_provisioning_is_idempotent_and_sets_security(couch, school):
     db.put(design)
     third = provision_school(couch, school)
     assert third.design_updated == [f"{db.name}/_design/school"]
+
+
+def test_a_second_school_id_that_maps_to_the_same_database_does_not_take_it_over(couch, school):
+    # "S1" and "s1" are one database name; a registry imported before the import refused such
+    # pairs may hold both. Provisioning the second must not hand it the first one's database.
+    provision_school(couch, school)
+    twin = school.upper()
+    assert school_db_name(twin) == school_db_name(school)
+    with pytest.raises(SharedDatabase, match=school):
+        provision_school(couch, twin)
+    assert couch.db(school_db_name(school)).get_security() == school_security(school)
+    assert provision_school(couch, school).changed is False  # its own school still provisions
 
 
 def test_core_databases_get_admin_only_security(couch, make_db):
