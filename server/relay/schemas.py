@@ -21,6 +21,7 @@ class RelayResult(Schema):
     doc_id = fields.String()
     rev = fields.String()
     school_id = fields.String(allow_none=True)
+    school_name = fields.String(allow_none=True, metadata={"description": "the origin school's name, for the carrier"})
     county_id = fields.String(allow_none=True)
     origin_device = fields.String()
 

@@ -78,7 +78,7 @@ class RelayService:
         """One result per payload, in order. Raises the CouchDB client's errors for a database
         that does not answer (the carrier keeps everything and tries again: accepted ones are
         then ``already_delivered``)."""
-        origins: dict[str, dict | None] = {}  # one registry read per origin device per request
+        origins: dict[str, dict | None] = {}  # registry records (origin devices, their schools), read once per request
         results = []
         for index, text in enumerate(payloads):
             try:
@@ -101,7 +101,7 @@ class RelayService:
         db = self._check_origin(payload, record)
         assert record is not None
         answer = {"doc_id": doc["_id"], "rev": doc["_rev"], "school_id": doc.get("school_id"),
-                  "origin_device": origin}
+                  "school_name": self._school_name(doc.get("school_id"), origins), "origin_device": origin}
         if doc.get("county_id") is not None:
             answer["county_id"] = doc["county_id"]
         if not self._missing(db, doc["_id"], doc["_rev"]):
@@ -121,6 +121,16 @@ class RelayService:
                    "carrier_name": carrier.name, "carrier_label": carrier.label, "carrier_school_id": carrier.school_id,
                    "carrier_county_id": carrier.county_id, "relayed_at": utc_now_iso()})
         return {"status": ACCEPTED, **answer}
+
+    def _school_name(self, school_id: str | None, cache: dict[str, dict | None]) -> str | None:
+        """The origin school's name (a carrier from another school does not know it); read once
+        per request, in the same cache as the origin devices' records."""
+        if not school_id:
+            return None
+        key = f"school:{school_id}"
+        if key not in cache:
+            cache[key] = self.registry.get_or_none(key)
+        return (cache[key] or {}).get("name")
 
     def _check_origin(self, payload: DecodedPayload, record: dict | None) -> Database:
         """The origin's database, once the device, its key, its signature and its school hold."""

@@ -136,7 +136,7 @@ def test_a_relayed_report_is_counted_once_whichever_copy_arrives(world, couch, c
 
     (first,) = relay.post(carrier, [payload])
     assert first == {"index": 0, "status": "accepted", "doc_id": doc["_id"], "rev": doc["_rev"],
-                     "school_id": school, "origin_device": origin.name}
+                     "school_id": school, "school_name": f"School {school}", "origin_device": origin.name}
     stored = couch.db(school_db_name(school)).get(doc["_id"])
     assert stored["_rev"] == doc["_rev"] and stored["data"] == doc["data"] and stored["meta"] == doc["meta"]
     run_until_idle(world.couch, world.settings())
