@@ -4,7 +4,7 @@
 // file). Form schemas: network first with a short timeout, the cached copy offline.
 // /db/ (sync) and the other /api/ calls always go to the network.
 
-const VERSION = '0.2.3-1';
+const VERSION = '0.3.0-1';
 const SHELL_CACHE = 'shell-' + VERSION;
 const FORMS_CACHE = 'forms';
 const SHELL_FILES = [
@@ -14,12 +14,18 @@ const SHELL_FILES = [
   '/app/icons/icon.svg',
   '/app/icons/icon-192.png',
   '/app/vendor/pouchdb.min.js',
+  '/app/vendor/qrcode.js',
+  '/app/vendor/jsQR.js',
   '/app/js/app.js',
+  '/app/js/carry.js',
   '/app/js/clock.js',
   '/app/js/device.js',
   '/app/js/dom.js',
   '/app/js/forms.js',
+  '/app/js/handover.js',
   '/app/js/i18n.js',
+  '/app/js/keys.js',
+  '/app/js/relay_codec.js',
   '/app/js/store.js',
   '/app/js/sync.js',
   '/app/js/validate.js',

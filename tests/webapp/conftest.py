@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import threading
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,9 +84,10 @@ class School:
     officer: str
 
 
-@pytest.fixture
-def school(couch, run_id):
-    """A county and a school in the registry, its database, roster and one teacher account."""
+@contextmanager
+def school_in_registry(couch, run_id: str):
+    """A county and a school in the registry, its database, roster and one teacher account,
+    all removed on leaving (with every device enrolled for the school)."""
     registry = couch.db("registry")
     county_id, school_id, prefecture_id = f"c{run_id}", f"s{run_id}", f"p{run_id}"
     teacher = f"t_{run_id}"
@@ -121,6 +123,20 @@ def school(couch, run_id):
         couch.db(school_db_name(school_id)).delete_database()
     except Exception:  # noqa: BLE001 - cleanup must not hide the test's own failure
         pass
+
+
+@pytest.fixture
+def school(couch, run_id):
+    """A county and a school in the registry, its database, roster and one teacher account."""
+    with school_in_registry(couch, run_id) as made:
+        yield made
+
+
+@pytest.fixture
+def other_school(couch, run_id):
+    """A second school, in a county of its own (e.g. the device that carries another's reports)."""
+    with school_in_registry(couch, run_id + "b") as made:
+        yield made
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,8 @@ import * as device from './device.js';
 import * as clock from './clock.js';
 import { Store, makeId } from './store.js';
 import { SyncManager } from './sync.js';
+import { Carrier, carryScreen, stopCarryScreen } from './carry.js';
+import { handoverScreen, stopHandoverScreen } from './handover.js';
 import { FormView, loadSchema, applyZero, zeroRule } from './forms.js';
 import { validateData } from './validate.js';
 import { APP_VERSION } from './version.js';
@@ -15,6 +17,7 @@ import { APP_VERSION } from './version.js';
 const root = document.getElementById('app');
 let store = null;
 let syncer = null;
+let carrier = null;  // other devices' reports this device carries (carry.js)
 let view = { name: 'home' };
 let renderQueued = false;
 let syncNotice = null;  // what "sync now" found (no connection), shown in the sync bar until online
@@ -36,6 +39,10 @@ function ensureRuntime() {
     else if (root.dataset.screen === 'home' && !device.currentTeacher()) { render(); }
     else { queueHome(); }
   });
+  carrier = new Carrier(e);
+  window.app.carrier = carrier;
+  carrier.onChange(queueHome);
+  syncer.onCycle(() => carrier.upload());  // whenever the service answers
   syncer.start();
 }
 
@@ -76,6 +83,8 @@ async function render() {
     ensureRuntime();
     if (!device.currentTeacher()) { screen = whoScreen(); }
     else if (view.name === 'form') { screen = await formScreen(view); }
+    else if (view.name === 'carry') { screen = carryScreen(carrier, { back: () => go({ name: 'home' }), schoolName }); view.flush = stopCarryScreen; }
+    else if (view.name === 'handover') { screen = await handoverScreen(store, { back: () => go({ name: 'home' }) }); view.flush = stopHandoverScreen; }
     else { screen = await homeScreen(); }
   }
   root.replaceChildren(header(), screen);
@@ -249,7 +258,11 @@ async function homeScreen() {
   const list = records.length
     ? h('ul', { class: 'records', id: 'records' }, records.map(recordItem))
     : h('p', { class: 'help', id: 'records' }, t('no_records'));
-  return h('main', { dataset: { screen: 'home' } }, await syncBar(), taskList(tasks), actions, h('h2', {}, t('records')), list,
+  const carrying = await carrier.carryingCount();
+  const carry = h('button', { class: 'btn big', id: 'carry-open', dataset: { carrying: String(carrying) }, onclick: () => go({ name: 'carry' }) },
+    t('carry_open'), carrying ? ' (' + carrying + ')' : null);
+  const handover = h('button', { class: 'btn big', id: 'handover-open', onclick: () => go({ name: 'handover' }) }, t('handover_open'));
+  return h('main', { dataset: { screen: 'home' } }, await syncBar(), taskList(tasks), actions, handover, carry, h('h2', {}, t('records')), list,
     h('p', { class: 'footer' }, t('device') + ': ' + device.enrolment().device.slice(0, 15) + '… · v' + APP_VERSION));
 }
 

@@ -1,5 +1,9 @@
 // The device's enrolment (its own CouchDB account), the teachers' local PINs and who is
 // using the device now. Kept in localStorage: it must survive restarts and offline days.
+// The device's signing key (keys.js) is registered with the service at enrolment, or on the
+// first refresh after it for a device enrolled before keys.
+
+import * as keys from './keys.js';
 
 const ENROLMENT_KEY = 'enrolment';
 const PINS_KEY = 'pins';
@@ -22,6 +26,13 @@ export async function enrol({ username, password, school_id, county_id, label })
   const body = { username, password, label: label || '' };
   if (school_id) { body.school_id = school_id; }
   if (county_id) { body.county_id = county_id; }
+  try {
+    await keys.createKeyPair();
+    body.public_key = await keys.publicKeyB64url();
+  } catch (err) {
+    // Enrol anyway (no IndexedDB or WebCrypto here): refresh() registers a key later.
+    console.warn('no signing key at enrolment:', err);
+  }
   const response = await fetch('/api/v1/devices/enrol', {
     method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body), cache: 'no-store',
   });
@@ -31,7 +42,10 @@ export async function enrol({ username, password, school_id, county_id, label })
     err.status = response.status;
     throw err;
   }
-  saveEnrolment({ ...answer, label: label || '', enrolled_at: new Date().toISOString(), revoked: false });
+  saveEnrolment({
+    ...answer, label: label || '', enrolled_at: new Date().toISOString(), revoked: false,
+    key_registered: Boolean(body.public_key && answer.key_registered_at),  // else refresh() registers it
+  });
   return answer;
 }
 
@@ -66,7 +80,46 @@ export async function refresh() {
   for (const key of REFRESHED) { if (key in answer) { now[key] = answer[key]; } }
   now.refreshed_at = new Date().toISOString();
   saveEnrolment(now);
+  if (!now.key_registered || !(await keys.keyPair())) {
+    try { await registerKey(); } catch (err) { console.warn('signing key not registered:', err); }
+  }
   return JSON.stringify(now.roster || []) !== before;
+}
+
+/**
+ * Register this device's public key (creating the pair when there is none) for a device
+ * enrolled before keys existed, and record `key_registered` on the enrolment. Throws an Error
+ * with `status` when the service refuses; 409 (the service has another key: this device lost
+ * its own) is recorded as `key_refused`, since only a new enrolment can give it a key again.
+ */
+export async function registerKey() {
+  const e = enrolment();
+  if (!e || (e.key_registered && (await keys.keyPair()))) { return; }
+  await keys.ensureKeyPair();
+  const response = await fetch('/api/v1/devices/key', {
+    method: 'POST',
+    headers: {
+      Authorization: 'Basic ' + btoa(e.device + ':' + e.password),
+      'Content-Type': 'application/json', Accept: 'application/json',
+    },
+    body: JSON.stringify({ public_key: await keys.publicKeyB64url() }),
+    cache: 'no-store',
+  });
+  const answer = await response.json().catch(() => ({}));
+  if (!response.ok) {
+    if (response.status === 409) {
+      const refused = enrolment();
+      Object.assign(refused, { key_registered: false, key_refused: true });
+      saveEnrolment(refused);
+    }
+    const err = new Error(answer.message || response.statusText);
+    err.status = response.status;
+    throw err;
+  }
+  const now = enrolment();
+  now.key_registered = true;
+  now.key_registered_at = answer.key_registered_at || new Date().toISOString();
+  saveEnrolment(now);
 }
 
 export function currentTeacher() {

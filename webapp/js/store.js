@@ -174,6 +174,8 @@ export class Store {
         reason = st.denied.reason;
       } else if ((st.synced_revs || []).indexOf(doc._rev) !== -1) {
         state = notice ? 'merged' : 'synced';
+      } else if (st.handed_over && st.handed_over.rev === doc._rev) {
+        state = 'handed_over';  // another device carries it; only our own sync can confirm it
       }
       out.push({ id: doc._id, form: doc.form, date: doc.date || '', doc, state, reason, notice, draft: drafts[doc._id] || null });
     }
@@ -211,8 +213,23 @@ export class Store {
     return out;
   }
 
+  /** Records the server has not confirmed: waiting, or handed over to a carrier (not drafts or rejected ones). */
+  async pendingRecords() {
+    return (await this.records()).filter((r) => r.doc && (r.state === 'waiting' || r.state === 'handed_over'));
+  }
+
   async waitingCount() {
-    return (await this.records()).filter((r) => r.state === 'waiting').length;
+    return (await this.pendingRecords()).length;
+  }
+
+  /** The stored document with its whole revision history, as a relay payload carries it. */
+  getWithRevisions(id) { return this.db.get(id, { revs: true }); }
+
+  /** This revision was shown as a relay code (docs/relay.md): "handed over" until a sync confirms it. */
+  async markHandedOver(doc) {
+    await this.upsertLocal('state:' + doc._id, (s) => (
+      s.handed_over && s.handed_over.rev === doc._rev ? null : { ...s, handed_over: { rev: doc._rev, at: clock.nowIso() } }));
+    this.notify();
   }
 
   /** This device's status document (written after syncs, synced like any other doc). */

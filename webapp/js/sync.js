@@ -38,6 +38,7 @@ export class SyncManager {
     };
     this.listeners = new Set();
     this.refreshListeners = new Set();
+    this.cycleListeners = new Set();
     this.refreshedAt = 0;  // once per page load, then every REFRESH_EVERY_MS and on "sync now"
     this.inspector = enrolment.kind === 'inspector';
     this.design = this.inspector ? 'inspections' : 'school';
@@ -52,6 +53,9 @@ export class SyncManager {
   }
 
   onState(fn) { this.listeners.add(fn); return () => this.listeners.delete(fn); }
+
+  /** `fn()` at each sync cycle that finds the service answering (the carrier uploads then). */
+  onCycle(fn) { this.cycleListeners.add(fn); return () => this.cycleListeners.delete(fn); }
 
   /** `fn(rosterChanged)` after the enrolment was refreshed from the service. */
   onRefresh(fn) { this.refreshListeners.add(fn); return () => this.refreshListeners.delete(fn); }
@@ -141,7 +145,7 @@ export class SyncManager {
    * restart it) never reports them, and the next push has nothing left to send.
    */
   async confirmWaiting() {
-    const waiting = (await this.store.records()).filter((r) => r.state === 'waiting' && r.doc);
+    const waiting = await this.store.pendingRecords();  // a relayed revision arrives by no push
     if (!waiting.length) { return; }
     const asked = {};
     for (const r of waiting) { asked[r.id] = [r.doc._rev]; }
@@ -186,6 +190,7 @@ export class SyncManager {
       return;
     }
     this.set({ active: true, online: true });
+    for (const fn of this.cycleListeners) { fn(); }
     try {
       await this.refreshRoster().catch((err) => { if (err.status === 401) { throw err; } });
       await this.pullWindow();
