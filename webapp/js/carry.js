@@ -325,7 +325,7 @@ export function carryScreen(carrier, { back, schoolName }) {
     const schools = Array.from(new Set(carrying.map((d) => schoolName(d.school_id) || d.school_id || '?')));
     summary.replaceChildren(...[
       h('p', { class: 'strong', id: 'carry-count', dataset: { carrying: String(carrying.length) } },
-        carrying.length ? t('carry_carrying', { n: carrying.length, schools: schools.join(', ') }) : t('carry_none')),
+        carrying.length ? t(carrying.length === 1 ? 'carry_carrying_one' : 'carry_carrying', { n: carrying.length, schools: schools.join(', ') }) : t('carry_none')),
       carrying.length && (carrier.lastError || !navigator.onLine) ? h('p', { class: 'help', id: 'carry-error' }, t('carry_not_sent'),
         ' (', carrier.lastError && carrier.lastError !== 'offline' ? carrier.lastError : t('offline'), ')') : null,
     ].filter(Boolean));  // replaceChildren would show a null as the text "null"

@@ -117,6 +117,7 @@ const STRINGS = {
   carry_point: { zh: '请对准二维码…', en: 'Point at a code…' },
   carry_scanned: { zh: '已扫描 {got} / {n}', en: 'Scanned {got} / {n}' },
   carry_carrying: { zh: '正在代为上传 {n} 份报告:{schools}', en: 'Carrying {n} reports for {schools}' },
+  carry_carrying_one: { zh: '正在代为上传 1 份报告:{schools}', en: 'Carrying 1 report for {schools}' },
   carry_none: { zh: '目前没有待上传的报告', en: 'Carrying no reports' },
   carry_not_sent: { zh: '尚未送达,联网后会自动重试', en: 'Not delivered yet; it is tried again when there is a connection' },
   carry_state_carrying: { zh: '待上传', en: 'Carrying' },
