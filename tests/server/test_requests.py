@@ -172,3 +172,26 @@ def test_a_device_can_neither_create_nor_change_a_request(couch, area):
         [deleted] = mine.bulk_docs([{"_id": current["_id"], "_rev": current["_rev"], "_deleted": True}])
         assert deleted.error == "forbidden"
     assert db.get(request["_id"])["note"] == "请填报"
+
+
+def test_the_verification_result_page_asks_a_mismatched_school_to_check_and_the_request_is_sent(client, couch,
+                                                                                                 area):
+    c, s, names = area["c"], area["s"], area["names"]
+    day = (dt.date.today() - dt.timedelta(days=2)).isoformat()
+    csv = f"school_id,date,suspected,confirmed\n{s},{day},2,0\n".encode()
+    page = client.post(f"/counties/{c}/verification", headers=basic(names["officer"]),
+                       data={"file": (io.BytesIO(csv), "list.csv")}, content_type="multipart/form-data")
+    assert page.status_code == 201, page.get_data(as_text=True)[:300]  # the upload was stored
+    html = page.get_data(as_text=True)
+    row = html[html.index(f'<tr data-school="{s}" data-date="{day}"'):]
+    row = row[:row.index("</tr>")]
+    assert "ask-check" in row and f'action="/counties/{c}/requests"' in row
+    assert 'name="category" value="suspected"' in row and 'name="list_count" value="2"' in row
+    # the form as the browser would send it (HTTP Basic here, so no CSRF token is needed)
+    sent = client.post(f"/counties/{c}/requests", headers=basic(names["officer"]), data={
+        "school_id": s, "date": day, "kind": "check", "note": "卫健名单 2 例疑似", "category": "suspected",
+        "list_count": "2"})
+    assert sent.status_code == 303
+    (request,) = client.get(f"/api/v1/counties/{c}/requests", headers=basic(names["officer"])).get_json()["requests"]
+    assert (request["school_id"], request["date"], request["kind"]) == (s, day, "check")
+    assert request["context"] == {"category": "suspected", "list_count": "2"}
