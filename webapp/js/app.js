@@ -74,19 +74,31 @@ function header() {
       teacher ? h('button', { class: 'btn small', id: 'switch-teacher', onclick: () => { device.setTeacher(null); go({ name: 'home' }); } }, t('switch_teacher')) : null));
 }
 
+let renderSeq = 0;
+
 async function render() {
+  // Screens are built asynchronously: a home screen queued by a sync event may finish after
+  // the teacher opened a form. Only the newest render may replace what is shown.
+  const mine = ++renderSeq;
+  const shown = view;
   const e = device.enrolment();
   let screen;
+  let flush = null;
   if (!e) {
     screen = enrolScreen();
   } else {
     ensureRuntime();
     if (!device.currentTeacher()) { screen = whoScreen(); }
-    else if (view.name === 'form') { screen = await formScreen(view); }
-    else if (view.name === 'carry') { screen = carryScreen(carrier, { back: () => go({ name: 'home' }), schoolName }); view.flush = stopCarryScreen; }
-    else if (view.name === 'handover') { screen = await handoverScreen(store, { back: () => go({ name: 'home' }) }); view.flush = stopHandoverScreen; }
+    else if (shown.name === 'form') { screen = await formScreen(shown); }
+    else if (shown.name === 'carry') { screen = carryScreen(carrier, { back: () => go({ name: 'home' }), schoolName }); flush = stopCarryScreen; }
+    else if (shown.name === 'handover') { screen = await handoverScreen(store, { back: () => go({ name: 'home' }) }); flush = stopHandoverScreen; }
     else { screen = await homeScreen(); }
   }
+  if (mine !== renderSeq) {
+    if (flush && view.name !== shown.name) { flush(); }  // a camera or code timer nobody will see
+    return;
+  }
+  if (flush) { shown.flush = flush; }
   root.replaceChildren(header(), screen);
   root.dataset.screen = screen.dataset.screen || '';
 }
