@@ -217,3 +217,31 @@ def test_a_code_from_a_device_revoked_meanwhile_is_refused_and_can_be_discarded(
     page_b.locator("#back").click()
     page_b.wait_for_selector("main[data-screen=home]")
     assert page_b.evaluate("window.cameraTracks.map((track) => track.readyState)") == ["ended"]
+
+
+def test_a_visiting_inspector_s_device_carries_a_school_s_report(
+        new_context, camera_browser, service, school, inspector, couch, couch_url, api, tmp_path):
+    today = app.school_date(0)
+    context_a = new_context()
+    page_a = enrolled(context_a, service, school, "school tablet")
+    wait_for_key(couch, device_name(page_a))
+    [doc_id] = file_offline_reports(context_a, page_a, today)
+    filed = page_a.evaluate(f"window.app.store.getDoc('{doc_id}')")
+    codes = hand_over(page_a)
+
+    video = tmp_path / "handover.mjpeg"
+    camera_file(new_context().new_page(), codes, video)
+    context_b = camera_browser(video)
+    page_b = context_b.new_page()
+    app.enrol(page_b, service.url, inspector.username, label="赵督导的手机")
+    app.pick_teacher(page_b, inspector.username)
+    page_b.locator("#carry-open").click()  # online: it uploads as soon as it has scanned
+    carried(page_b, "delivered", school.id)
+
+    stored = couch.db(school.db_name).get(doc_id)
+    assert stored["_rev"] == filed["_rev"] and stored["meta"]["device"] == device_name(page_a)
+    assert couch.db(inspector.db_name).get_or_none(doc_id) is None  # not in the inspector's own database
+    (record,) = AuditLog(couch).for_document(school.db_name, doc_id)
+    assert record["action"] == "relay" and record["after"]["carrier_name"] == "赵督导的手机"
+    run_worker(couch_url, school.db_name)
+    assert reports_counted(api, school, today, today) == {today: 1}
