@@ -143,6 +143,7 @@ class DemoManifest:
     profiles: dict[str, SchoolProfile] = field(default_factory=dict)  # school -> its size, sync, outbreak
     waiting: list[tuple[str, str]] = field(default_factory=list)  # (school, date) filed, not yet synced
     last_sync: dict[str, str] = field(default_factory=dict)  # device -> last_sync_at of its status doc
+    relayed: dict | None = None  # the report carried in by another device (demo.relay), as the service answered
     _rosters: dict[str, list[dict]] = field(default_factory=dict, repr=False, compare=False)
 
     def schools(self) -> list[dict]:
@@ -589,10 +590,16 @@ def load(couch: CouchClient, shape: DemoShape, *, teacher_password: str | None =
 
     The stages, in order (each usable alone, as bench/province.py times them): ``plan``,
     ``write_registry``, ``create_accounts``, ``provision_databases``, ``plan_reports``,
-    ``write_reports``."""
+    ``write_reports``; and one report carried in by another device (``demo.relay``)."""
+    from demo.relay import carry_in, withhold  # (here: demo.relay imports this module)
+
     manifest, rng = plan(shape, teacher_password=teacher_password)
     write_registry(couch, manifest)
     create_accounts(couch, manifest, progress=progress)
     provision_databases(couch, manifest, threads=threads, progress=progress)
-    write_reports(couch, manifest, plan_reports(manifest, rng), threads=threads, progress=progress)
+    all_writes = plan_reports(manifest, rng)
+    withheld = withhold(manifest, all_writes)  # one report comes in carried by another device
+    write_reports(couch, manifest, all_writes, threads=threads, progress=progress)
+    if withheld is not None:
+        manifest.relayed = carry_in(couch, manifest, withheld)
     return manifest

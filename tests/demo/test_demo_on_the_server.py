@@ -64,3 +64,19 @@ def test_the_county_summary_names_schools_in_chinese(demo):
     rows = body["schools"]
     assert rows and all(row["name"] == names[row["school_id"]] for row in rows)
     assert all(not row["name"].isascii() for row in rows)
+
+
+def test_one_report_of_the_demo_came_in_carried_by_another_device(demo):
+    manifest, client = demo
+    relayed = manifest.relayed
+    assert relayed is not None and relayed["status"] == "accepted"
+    school, day = relayed["school_id"], SHAPE.end_date.isoformat()
+    history = client.get(f"/api/v1/schools/{school}/reports/{day}/corrections").get_json()
+    (record,) = [e for e in history["corrections"] if e["action"] == "relay"]
+    carrier = manifest.accounts[record["who"]]
+    assert carrier["kind"] == "device" and carrier["school_id"] != school  # another school's device carried it
+    page = client.get(f"/schools/{school}", query_string={"from": day, "to": day}).get_data(as_text=True)
+    assert f"由 {record['after']['carrier_name']} 代为上传" in page
+    # ... and it counts like any report: the school reported that day (the oracle's figures hold above)
+    summary = client.get(f"/api/v1/summaries/school/{school}", query_string={"from": day, "to": day}).get_json()
+    assert summary["days"][0]["status"] != "missing", summary["days"][0]
