@@ -11,17 +11,15 @@ record, as the app registers one at enrolment) and delivers it through the servi
 
 from __future__ import annotations
 
-import base64
 import secrets
 from dataclasses import dataclass
 
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from demo.generate import DemoManifest, SchoolWrites, devices_of
 from mobile_schema.relay import encode_payload
 from server.audit import AuditLog
+from server.devices.keys import public_key_text, sign_as_device
 from server.relay.service import ACCEPTED, RelayService
 from sync.couch import CouchClient
 from sync.provision import REGISTRY_DB
@@ -54,27 +52,18 @@ def withhold(manifest: DemoManifest, all_writes: list[SchoolWrites]) -> Withheld
     return None
 
 
-def _public_key_text(key: ec.EllipticCurvePrivateKey) -> str:
-    point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return base64.urlsafe_b64encode(point).rstrip(b"=").decode()
-
-
 def carry_in(couch: CouchClient, manifest: DemoManifest, withheld: Withheld) -> dict:
     """Sign the withheld report as its device and deliver it as the carrier; returns the result."""
     key = ec.generate_private_key(ec.SECP256R1())
     registry = couch.db(REGISTRY_DB)
     record = registry.get(f"device:{withheld.origin}")
-    registry.put(dict(record, public_key=_public_key_text(key), key_registered_at=withheld.doc["meta"]["created_at"]))
-
-    def sign(body: bytes) -> bytes:
-        r, s = decode_dss_signature(key.sign(body, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    registry.put(dict(record, public_key=public_key_text(key), key_registered_at=withheld.doc["meta"]["created_at"]))
 
     revision = secrets.token_hex(16)  # as PouchDB names a first revision on the device
     doc = dict(withheld.doc, _rev=f"1-{revision}", _revisions={"start": 1, "ids": [revision]})
     relay = RelayService(couch, AuditLog(couch))
     carrier = relay.carrier(withheld.carrier, tuple(manifest.accounts[withheld.carrier]["roles"]))
-    (result,) = relay.deliver(carrier, [encode_payload(doc, sign)])
+    (result,) = relay.deliver(carrier, [encode_payload(doc, lambda body: sign_as_device(key, body))])
     if result["status"] != ACCEPTED:
         raise RuntimeError(f"the demo's relayed report was not accepted: {result}")
     return result

@@ -590,6 +590,12 @@ class Database:
             return self.client.request("POST", path, params=params, json_body={"keys": keys}, timeout=timeout)
         return self.client.request("GET", path, params=params, timeout=timeout)
 
+    def revs_diff(self, revs: dict[str, list[str]]) -> dict[str, list[str]]:
+        """``_revs_diff``: of the given ``{doc id: [rev, ...]}``, the revisions this database
+        lacks (neither a leaf nor in any branch's history), by document id."""
+        answer = self.client.request("POST", f"{self.path}/_revs_diff", json_body=revs) or {}
+        return {doc_id: entry.get("missing", []) for doc_id, entry in answer.items()}
+
     def find_conflicted(self, doc_id: str) -> list[str]:
         doc = self.get(doc_id, conflicts=True)
         return list(doc.get("_conflicts", []))

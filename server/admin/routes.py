@@ -204,15 +204,7 @@ def devices(school_id: str):
 @blp.response(200, AdminDeviceList)
 def device_revocations(args, school_id: str):
     """GET: the school's revoked devices. POST ``{device}``: revoke it (its account is deleted)."""
-    who = admins_only()
-    couch, audit = services()
-    RegistryAdmin(couch, audit).school(school_id)
-    admin = DeviceAdmin(couch, audit)
-    if request.method == "POST":
-        if not args:
-            abort(422, message="name the device to revoke", errors={"json": {"device": ["required"]}})
-        admin.revoke(who=who, school_id=school_id, device=args["device"])
-    return {"school_id": school_id, "devices": [d for d in admin.devices(school_id) if d["status"] == "revoked"]}
+    return _revocations(args, RegistryAdmin.school, DeviceAdmin.devices, school_id=school_id)
 
 
 @blp.route("/counties/<county_id>/devices", methods=["GET"])
@@ -233,17 +225,23 @@ def inspector_devices(county_id: str):
 def inspector_device_revocations(args, county_id: str):
     """GET: the county's revoked inspector devices. POST ``{device}``: revoke it (its account is
     deleted, and its signing key no longer counts)."""
+    return _revocations(args, RegistryAdmin.county, DeviceAdmin.inspector_devices, county_id=county_id)
+
+
+def _revocations(args, check_place, listed, **place: str) -> dict:
+    """A school's (``school_id``) or a county's inspectors' (``county_id``) revoked devices;
+    on POST, revoke ``args["device"]`` first. ``check_place`` raises 404 for an unknown place,
+    ``listed`` lists the place's devices."""
     who = admins_only()
     couch, audit = services()
-    RegistryAdmin(couch, audit).county(county_id)
+    (place_id,) = place.values()
+    check_place(RegistryAdmin(couch, audit), place_id)
     admin = DeviceAdmin(couch, audit)
     if request.method == "POST":
         if not args:
             abort(422, message="name the device to revoke", errors={"json": {"device": ["required"]}})
-        admin.revoke(who=who, county_id=county_id, device=args["device"])
-    return {"county_id": county_id,
-            "devices": [d for d in admin.inspector_devices(county_id) if d["status"] == "revoked"]}
-
+        admin.revoke(who=who, device=args["device"], **place)
+    return {**place, "devices": [d for d in listed(admin, place_id) if d["status"] == "revoked"]}
 
 
 # -- school databases -------------------------------------------------------------------------

@@ -12,9 +12,9 @@ import binascii
 import re
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
+from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature, encode_dss_signature
 
 POINT_BYTES = 65
 SIGNATURE_BYTES = 64
@@ -65,4 +65,19 @@ def signature_verifies(public_key: str, body: bytes, signature: bytes) -> bool:
     return True
 
 
-__all__ = ["BadPublicKey", "normalized_public_key", "public_key_point", "signature_verifies"]
+# -- the device's side, as the app's WebCrypto does it (for the demo and the tests) -----------
+
+def public_key_text(key: ec.EllipticCurvePrivateKey) -> str:
+    """The text the app registers for ``key``'s public half (base64url of the 65-byte point)."""
+    point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
+    return base64.urlsafe_b64encode(point).decode("ascii").rstrip("=")
+
+
+def sign_as_device(key: ec.EllipticCurvePrivateKey, body: bytes) -> bytes:
+    """``body``'s ECDSA P-256/SHA-256 signature as WebCrypto gives it: ``r || s``, 64 bytes."""
+    r, s = decode_dss_signature(key.sign(body, ec.ECDSA(hashes.SHA256())))
+    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+
+
+__all__ = ["BadPublicKey", "normalized_public_key", "public_key_point", "public_key_text", "sign_as_device",
+           "signature_verifies"]

@@ -162,10 +162,10 @@ class RelayService:
     def _missing(self, db: Database, doc_id: str, rev: str) -> bool:
         """Whether the database lacks that revision (as a leaf or in any branch's history)."""
         try:
-            answer = db.client.request("POST", f"{db.path}/_revs_diff", json_body={doc_id: [rev]})
+            missing = db.revs_diff({doc_id: [rev]})
         except NotFound:
             raise Refused("wrong_school", f"the origin's database {db.name} does not exist / 数据库不存在") from None
-        return rev in ((answer or {}).get(doc_id) or {}).get("missing", [])
+        return rev in missing.get(doc_id, [])
 
     @staticmethod
     def _validate(doc: dict[str, Any], record: dict, origin: str) -> list:

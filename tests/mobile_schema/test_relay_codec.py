@@ -9,7 +9,6 @@ import zlib
 import pytest
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -25,14 +24,14 @@ from mobile_schema.relay import (
     encode_payload,
     pack_document,
 )
+from server.devices.keys import sign_as_device
 
 KEY = ec.generate_private_key(ec.SECP256R1())
 OTHER_DEVICE = "device_0a1b2c3d4e5f"
 
 
 def sign(body: bytes) -> bytes:
-    r, s = decode_dss_signature(KEY.sign(body, ec.ECDSA(hashes.SHA256())))
-    return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+    return sign_as_device(KEY, body)
 
 
 def stored(doc: dict, *history: str) -> dict:

@@ -7,12 +7,11 @@ import base64
 import secrets
 
 import pytest
-from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from mobile_schema.relay import BASE45_ALPHABET, encode_payload
 from server.audit import AuditLog
+from server.devices.keys import public_key_text, sign_as_device
 from sync import run_until_idle
 from sync.couch import CouchClient
 from sync.design import METRIC_FIELDS
@@ -43,8 +42,7 @@ class Device:
 
     def sign(self, body: bytes) -> bytes:
         assert self.key is not None
-        r, s = decode_dss_signature(self.key.sign(body, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
+        return sign_as_device(self.key, body)
 
     def stored(self, date: str, *, rev: str | None = None, **data) -> dict:
         """A daily report as this device stores it (written on the device, never synced)."""
@@ -56,11 +54,6 @@ class Device:
 
     def payload(self, doc: dict, *, signer: Device | None = None) -> str:
         return encode_payload(doc, (signer or self).sign)
-
-
-def public_key_text(key: ec.EllipticCurvePrivateKey) -> str:
-    point = key.public_key().public_bytes(serialization.Encoding.X962, serialization.PublicFormat.UncompressedPoint)
-    return base64.urlsafe_b64encode(point).decode().rstrip("=")
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from mobile_schema import examples
 from server.audit import AuditLog
+from server.devices.keys import public_key_text
 from sync.provision import provision_core
-from tests.server.test_relay import Device, basic, public_key_text
+from tests.server.test_relay import Device, basic
 from tests.sync.test_worker_support import days_ago
 from tests.webapp.conftest import TEACHER_PASSWORD, inspector, school  # noqa: F401 - fixtures
 

@@ -14,13 +14,11 @@ import json
 import zlib
 
 import pytest
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from mobile_schema import examples, relay
 from mobile_schema.errors import MalformedPayload
-from server.devices.keys import signature_verifies
+from server.devices.keys import sign_as_device, signature_verifies
 
 OTHER_DEVICE = "device_0123456789abcdef0123456789abcdef"
 
@@ -151,12 +149,7 @@ def test_a_version_the_browser_has_no_schema_for_goes_as_an_object(codec_page):
 
 def python_signer():
     key = ec.generate_private_key(ec.SECP256R1())
-
-    def sign(body: bytes) -> bytes:
-        r, s = decode_dss_signature(key.sign(body, ec.ECDSA(hashes.SHA256())))
-        return r.to_bytes(32, "big") + s.to_bytes(32, "big")
-
-    return sign
+    return lambda body: sign_as_device(key, body)
 
 
 @pytest.mark.parametrize("make", DOCS.values(), ids=DOCS.keys())
