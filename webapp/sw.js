@@ -4,7 +4,7 @@
 // file). Form schemas: network first with a short timeout, the cached copy offline.
 // /db/ (sync) and the other /api/ calls always go to the network.
 
-const VERSION = '0.3.0-2';
+const VERSION = '0.3.0-3';
 const SHELL_CACHE = 'shell-' + VERSION;
 const FORMS_CACHE = 'forms';
 const SHELL_FILES = [

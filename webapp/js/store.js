@@ -227,9 +227,13 @@ export class Store {
 
   /** This revision was shown as a relay code (docs/relay.md): "handed over" until a sync confirms it. */
   async markHandedOver(doc) {
-    await this.upsertLocal('state:' + doc._id, (s) => (
-      s.handed_over && s.handed_over.rev === doc._rev ? null : { ...s, handed_over: { rev: doc._rev, at: clock.nowIso() } }));
-    this.notify();
+    let changed = false;  // the hand-over screen shows each code again every few seconds
+    await this.upsertLocal('state:' + doc._id, (s) => {
+      if (s.handed_over && s.handed_over.rev === doc._rev) { return null; }
+      changed = true;
+      return { ...s, handed_over: { rev: doc._rev, at: clock.nowIso() } };
+    });
+    if (changed) { this.notify(); }
   }
 
   /** This device's status document (written after syncs, synced like any other doc). */
